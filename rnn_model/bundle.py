@@ -1,0 +1,107 @@
+"""Model bundle: a self-contained directory that reproduces a forecaster exactly.
+
+    model.keras    the Keras model (loaded with safe_mode=True: no arbitrary code)
+    scaler.parquet per-series loc/scale, by unique_id
+    config.json    the resolved ForecastConfig
+    metrics.json   evaluation scores on the held-out windows
+    meta.json      data fingerprint, seed, package versions, code version, created_at, history
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .config import ForecastConfig
+from .errors import ConfigError, ModelLoadError
+from .io import atomic_write_json, read_json
+from .prediction import Forecaster
+from .scaling import SeriesScaler
+
+__all__ = ["Bundle", "save_bundle", "load_bundle", "package_versions", "BUNDLE_FILES"]
+
+BUNDLE_FILES = ("model.keras", "scaler.parquet", "config.json", "metrics.json", "meta.json")
+_PACKAGES = ("numpy", "pandas", "pyarrow", "tensorflow", "keras", "prefect", "rnn-forecast-pipeline")
+
+
+@dataclass
+class Bundle:
+    forecaster: Forecaster
+    metrics: dict
+    meta: dict
+    path: Path | None = None
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def code_version() -> str:
+    """The git commit of the project checkout when there is one, else the package version."""
+    try:
+        root = Path(__file__).resolve().parent.parent
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if sha.returncode == 0 and sha.stdout.strip():
+            return sha.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return package_versions()["rnn-forecast-pipeline"]
+
+
+def save_bundle(directory: str | Path, forecaster: Forecaster, metrics: dict, meta: dict) -> Path:
+    """Write all bundle files into ``directory`` (normally a temporary directory renamed afterwards)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    forecaster.model.save(directory / "model.keras")
+    forecaster.scaler.save(directory / "scaler.parquet")
+    atomic_write_json(forecaster.config.to_dict(), directory / "config.json")
+    atomic_write_json(metrics, directory / "metrics.json")
+    full_meta = {
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "seed": forecaster.config.train.seed,
+        "packages": package_versions(),
+        "code_version": code_version(),
+        **meta,
+    }
+    atomic_write_json(full_meta, directory / "meta.json")
+    return directory
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    """Load a bundle; any missing or corrupt file is a :class:`ModelLoadError` naming it."""
+    import keras
+
+    directory = Path(directory)
+    missing = [f for f in BUNDLE_FILES if not (directory / f).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"model bundle {directory} is incomplete (missing {', '.join(missing)}); roll back to another "
+            "version (--rollback-to) or retrain"
+        )
+    try:
+        config = ForecastConfig.from_dict(read_json(directory / "config.json"))
+        metrics = read_json(directory / "metrics.json")
+        meta = read_json(directory / "meta.json")
+    except (ValueError, ConfigError, OSError) as exc:
+        raise ModelLoadError(f"model bundle {directory} has a corrupt JSON file ({exc}); retrain or roll back") from exc
+    scaler = SeriesScaler.load(directory / "scaler.parquet")
+    try:
+        model = keras.saving.load_model(directory / "model.keras", compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types (ValueError, OSError, zipfile errors...)
+        raise ModelLoadError(
+            f"cannot load {directory / 'model.keras'} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "the file is corrupt: roll back to another version or retrain"
+        ) from exc
+    return Bundle(Forecaster(model, scaler, config), metrics, meta, directory)

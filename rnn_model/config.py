@@ -1,0 +1,233 @@
+"""Typed configuration: frozen dataclasses validated in ``__post_init__``.
+
+They double as Prefect flow parameters (pydantic validates dataclasses and turns the ``ConfigError``
+raised here into a parameter validation error before any task runs). Every error names the field, the
+value and the allowed range. ``None`` means "infer from the data's frequency" (see :func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from .errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "WindowConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "ForecastConfig",
+    "season_length_for",
+    "default_horizon_for",
+    "resolve",
+]
+
+Policy = Literal["error", "drop", "fill", "keep"]
+
+# What each data problem may do. "fill" inserts masked gaps (never inputs or targets); "keep" keeps the
+# series as it is; "drop" removes the offending series (rows, for null ids and off-grid timestamps).
+ALLOWED_POLICIES: dict[str, tuple[str, ...]] = {
+    "on_null_id": ("error", "drop"),
+    "on_duplicate": ("error", "drop"),
+    "on_non_finite": ("error", "drop", "fill"),
+    "on_off_grid": ("error", "drop"),
+    "on_gap": ("error", "drop", "fill"),
+    "on_too_short": ("error", "drop"),
+    "on_constant": ("error", "drop", "keep"),
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def _fail(field_name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{field_name}={value!r} is invalid: {allowed}")
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None = None, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        _fail(name, value, f"must be an integer {rng}" + (" or None (inferred)" if optional else ""))
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(name, value, f"must be one of {', '.join(choices)}")
+
+
+def check_name(name: str, value: Any) -> None:
+    """Names that become path components (model names) must not escape the store."""
+    if not isinstance(value, str) or not _NAME_RE.match(value) or ".." in value:
+        _fail(name, value, "must be 1-128 characters of letters, digits, '_', '-', '.', without '..' or '/'")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The long-format data contract and what to do with each kind of problem."""
+
+    id_col: str = "unique_id"
+    time_col: str = "ds"
+    target_col: str = "y"
+    freq: Optional[str] = None  # pandas alias ("h", "D", "W", "MS", ...) or an integer step for integer ds
+    season_length: Optional[int] = None
+    on_null_id: str = "drop"
+    on_duplicate: str = "error"
+    on_non_finite: str = "fill"
+    on_off_grid: str = "error"
+    on_gap: str = "fill"
+    on_too_short: str = "drop"
+    on_constant: str = "drop"
+
+    def __post_init__(self) -> None:
+        for name in ("id_col", "time_col", "target_col"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                _fail(name, value, "must be a non-empty column name")
+        if len({self.id_col, self.time_col, self.target_col}) != 3:
+            _fail("id_col/time_col/target_col", (self.id_col, self.time_col, self.target_col), "must differ")
+        if self.freq is not None:
+            from .frequency import parse_freq  # pandas import kept out of module import time
+
+            parse_freq(self.freq)
+        _check_int("season_length", self.season_length, 1, 100_000, optional=True)
+        for name, allowed in ALLOWED_POLICIES.items():
+            _check_choice(name, getattr(self, name), allowed)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How series become (input, target) windows, and how much of each series is held out."""
+
+    input_size: Optional[int] = None  # None: inferred from the season length and horizon
+    horizon: Optional[int] = None  # None: inferred from the frequency (24 hourly, 14 daily, ...)
+    step: int = 1
+    max_windows_per_series: Optional[int] = None
+    sampling: str = "recent"  # which windows a cap keeps: the most recent or a seeded uniform sample
+    val_windows: int = 1  # horizons per series held out for early stopping
+    test_windows: int = 1  # horizons per series held out for evaluation/promotion (never trained on)
+
+    def __post_init__(self) -> None:
+        _check_int("input_size", self.input_size, 1, 100_000, optional=True)
+        _check_int("horizon", self.horizon, 1, 10_000, optional=True)
+        _check_int("step", self.step, 1, 100_000)
+        _check_int("max_windows_per_series", self.max_windows_per_series, 1, None, optional=True)
+        _check_choice("sampling", self.sampling, ("recent", "uniform"))
+        _check_int("val_windows", self.val_windows, 0, 1000)
+        _check_int("test_windows", self.test_windows, 1, 1000)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network. Defaults follow the source article: SimpleRNN(128, tanh) + Dense, MSE, Adam."""
+
+    cell: str = "simple_rnn"
+    units: int = 128
+    layers: int = 1
+    dropout: float = 0.0
+    head: str = "direct"  # direct: Dense(horizon), all steps at once; recursive: one step fed back
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    loss: str = "mse"
+
+    def __post_init__(self) -> None:
+        _check_choice("cell", self.cell, ("simple_rnn", "lstm", "gru"))
+        _check_int("units", self.units, 1, 4096)
+        _check_int("layers", self.layers, 1, 8)
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            _fail("dropout", self.dropout, "must be a number in [0, 1)")
+        _check_choice("head", self.head, ("direct", "recursive"))
+        _check_choice("optimizer", self.optimizer, ("adam", "rmsprop", "sgd"))
+        if not isinstance(self.learning_rate, (int, float)) or not 0.0 < self.learning_rate <= 1.0:
+            _fail("learning_rate", self.learning_rate, "must be a number in (0, 1]")
+        _check_choice("loss", self.loss, ("mse", "mae", "huber"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training loop. batch_size=1 is the article's stochastic gradient descent; larger is mini-batch."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    patience: int = 3
+    seed: int = 42
+    scaler: str = "standard"
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, 10_000)
+        _check_int("batch_size", self.batch_size, 1, 1_000_000)
+        _check_int("patience", self.patience, 0, 10_000)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_choice("scaler", self.scaler, ("standard", "robust", "none"))
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Everything that determines a trained model. Stored in every model bundle as config.json."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ForecastConfig":
+        try:
+            return cls(
+                data=DataConfig(**d.get("data", {})),
+                window=WindowConfig(**d.get("window", {})),
+                model=ModelConfig(**d.get("model", {})),
+                train=TrainConfig(**d.get("train", {})),
+            )
+        except TypeError as exc:  # unknown key
+            raise ConfigError(f"unknown configuration field: {exc}") from exc
+
+    def replace(self, **sections: Any) -> "ForecastConfig":
+        """``cfg.replace(window={"horizon": 12})``: a copy with some fields of some sections changed."""
+        changed = {k: dataclasses.replace(getattr(self, k), **v) for k, v in sections.items()}
+        return dataclasses.replace(self, **changed)
+
+
+# Season length and horizon by the base unit of the frequency (the usual M4/Monash conventions).
+_SEASON_BY_UNIT = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1, "int": 1}
+_HORIZON_BY_UNIT = {"D": 14, "B": 10, "W": 13, "M": 12, "Q": 8, "Y": 6, "int": 8}
+
+
+def season_length_for(freq: str) -> int:
+    """One day for sub-daily data, one week for daily, one year for weekly and coarser."""
+    from .frequency import freq_unit
+
+    unit, multiple = freq_unit(freq)
+    per_day = {"s": 86400, "min": 1440, "h": 24}
+    if unit in per_day:
+        return max(1, per_day[unit] // multiple)
+    return _SEASON_BY_UNIT.get(unit, 1)
+
+
+def default_horizon_for(freq: str) -> int:
+    """One day ahead for sub-daily data (48 half-hours, 24 hours); the M4 horizons otherwise."""
+    from .frequency import freq_unit
+
+    unit, multiple = freq_unit(freq)
+    per_day = {"s": 86400, "min": 1440, "h": 24}
+    if unit in per_day:
+        return max(1, min(per_day[unit] // multiple, 96))
+    return _HORIZON_BY_UNIT.get(unit, 8)
+
+
+def resolve(cfg: ForecastConfig, freq: str) -> ForecastConfig:
+    """Fill every ``None`` left to inference: freq, season length, horizon and input size."""
+    season = cfg.data.season_length or season_length_for(freq)
+    horizon = cfg.window.horizon or default_horizon_for(freq)
+    # Two seasons of context (at least two horizons) lets the network see the seasonal pattern repeat.
+    input_size = cfg.window.input_size or max(2 * season, 2 * horizon, 8)
+    return cfg.replace(
+        data={"freq": freq, "season_length": season},
+        window={"horizon": horizon, "input_size": input_size},
+    )

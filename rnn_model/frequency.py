@@ -1,0 +1,144 @@
+"""Frequencies: parse, infer, and map timestamps to integer grid positions ("ticks") and back.
+
+A tick is the index of a timestamp on the regular grid ``anchor, anchor + freq, anchor + 2 freq, ...``.
+Fixed frequencies (hours, days, minutes) use integer arithmetic on nanoseconds; calendar frequencies
+(weeks, month/quarter/year starts or ends, business days) use a generated grid and ``searchsorted``.
+Both are vectorised. Integer ``ds`` uses an integer step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from .errors import ConfigError
+
+__all__ = ["parse_freq", "freq_unit", "infer_freq", "TimeGrid"]
+
+_UNIT_BY_PREFIX = {"MS": "M", "ME": "M", "QS": "Q", "QE": "Q", "YS": "Y", "YE": "Y", "BMS": "M", "BME": "M"}
+
+
+def _is_int_freq(freq: str) -> bool:
+    return isinstance(freq, str) and freq.isdigit() and int(freq) > 0
+
+
+def parse_freq(freq: str):
+    """A pandas offset for a frequency alias, or the integer step for integer ``ds``."""
+    if _is_int_freq(freq):
+        return int(freq)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"freq={freq!r} is invalid: {exc}. Use a pandas alias such as 'h', 'D', 'W', 'MS', 'ME', "
+            "'QS', 'YS', '30min', or a positive integer step (e.g. '1') for integer ds"
+        ) from None
+
+
+def freq_unit(freq: str) -> tuple[str, int]:
+    """(base unit, multiple): '30min' -> ('min', 30); 'MS' -> ('M', 1); '1' -> ('int', 1)."""
+    off = parse_freq(freq)
+    if isinstance(off, int):
+        return "int", off
+    prefix = off._prefix  # noqa: SLF001 - the stable short code of the offset class
+    return _UNIT_BY_PREFIX.get(prefix, prefix), off.n
+
+
+def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
+    """Infer the frequency from the most common step within series (``ds`` sorted by (code, ds))."""
+    values = np.asarray(ds)
+    same = codes[1:] == codes[:-1]
+    if np.issubdtype(values.dtype, np.integer):
+        diffs = np.diff(values)[same]
+        diffs = diffs[diffs > 0]
+        if diffs.size == 0:
+            raise ConfigError("freq cannot be inferred: no series has two distinct ds values; pass freq")
+        return str(int(np.gcd.reduce(diffs)))
+    ns = values.astype("datetime64[ns]").astype(np.int64)
+    diffs = np.diff(ns)[same]
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        raise ConfigError("freq cannot be inferred: no series has two distinct timestamps; pass freq")
+    uniq, counts = np.unique(diffs, return_counts=True)
+    step = pd.Timedelta(int(uniq[np.argmax(counts)]))
+    day = pd.Timedelta(days=1)
+    if step < pd.Timedelta(days=28) and step != 7 * day:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return to_offset(step).freqstr
+    # Calendar frequencies: let pandas name the rule from the longest run of one series.
+    first = np.flatnonzero(np.r_[True, ~same])
+    lengths = np.diff(np.r_[first, len(values)])
+    i = int(np.argmax(lengths))
+    run = pd.DatetimeIndex(values[first[i] : first[i] + min(lengths[i], 200)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        name = pd.infer_freq(run) if len(run) >= 3 else None
+    if name is None:
+        raise ConfigError(
+            f"freq cannot be inferred (most common step {step}, irregular calendar spacing); pass freq, "
+            "e.g. 'W', 'MS' or 'QS'"
+        )
+    return name if isinstance(name, str) else name.freqstr
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """The regular grid ``anchor + k * freq`` that every series of a panel lives on."""
+
+    freq: str
+    anchor: object  # pd.Timestamp, or int for integer ds
+
+    @property
+    def is_integer(self) -> bool:
+        return _is_int_freq(self.freq)
+
+    @classmethod
+    def for_values(cls, freq: str, ds_min) -> "TimeGrid":
+        off = parse_freq(freq)
+        if isinstance(off, int):
+            return cls(freq, int(ds_min))
+        ts = pd.Timestamp(ds_min)
+        anchor = ts if _is_tick(off) else off.rollback(ts)
+        return cls(freq, anchor)
+
+    def to_ticks(self, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ticks int64, on_grid bool) for every ``ds``. Off-grid values get the tick just below."""
+        off = parse_freq(self.freq)
+        if isinstance(off, int):
+            rel = np.asarray(ds, dtype=np.int64) - self.anchor
+            return rel // off, rel % off == 0
+        ns = np.asarray(ds).astype("datetime64[ns]").astype(np.int64)
+        if _is_tick(off):
+            step = pd.Timedelta(off).value
+            rel = ns - pd.Timestamp(self.anchor).value
+            return rel // step, rel % step == 0
+        end = pd.Timestamp(ns.max()) if ns.size else pd.Timestamp(self.anchor)
+        grid = pd.date_range(self.anchor, end + off, freq=off).asi8  # [n_grid]
+        ticks = np.searchsorted(grid, ns, side="right") - 1
+        on_grid = grid[np.clip(ticks, 0, len(grid) - 1)] == ns
+        return ticks.astype(np.int64), on_grid
+
+    def to_ds(self, ticks: np.ndarray):
+        """The ``ds`` values at grid positions ``ticks`` (numpy datetime64[ns] or int64)."""
+        ticks = np.asarray(ticks, dtype=np.int64)
+        off = parse_freq(self.freq)
+        if isinstance(off, int):
+            return self.anchor + ticks * off
+        if _is_tick(off):
+            step = pd.Timedelta(off).value
+            return (pd.Timestamp(self.anchor).value + ticks * step).astype("datetime64[ns]")
+        n = int(ticks.max()) + 1 if ticks.size else 1
+        grid = pd.date_range(self.anchor, periods=n, freq=off).asi8
+        return grid[ticks].astype("datetime64[ns]")
+
+
+def _is_tick(off) -> bool:
+    """Fixed-length steps (ns arithmetic). ``Day`` is not a Tick in pandas 3, but ds is tz-naive here."""
+    return isinstance(off, (pd.offsets.Tick, pd.offsets.Day))

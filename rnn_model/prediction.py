@@ -1,0 +1,118 @@
+"""Forecasting with a trained model: compiled inference over large chunks, inverse scaling, future ds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .baselines import baseline_forecasts
+from .config import ForecastConfig
+from .panel import Panel
+from .scaling import SeriesScaler
+from .windowing import gather_windows
+
+__all__ = ["Forecaster", "future_frame"]
+
+CHUNK = 16_384  # windows per compiled call: large enough to amortise dispatch, small enough for memory
+
+
+class Forecaster:
+    """A trained model with its scaler and (resolved) configuration."""
+
+    def __init__(self, model, scaler: SeriesScaler, config: ForecastConfig):
+        self.model = model
+        self.scaler = scaler
+        self.config = config
+        self._fn = None
+
+    def _compiled(self):
+        if self._fn is None:
+            import tensorflow as tf
+
+            w, model = self.config.window, self.model
+            recursive = self.config.model.head == "recursive"
+
+            def run(x):  # x: [batch, input_size, 1]
+                if not recursive:
+                    return model(x, training=False)  # [batch, horizon]
+                steps = []
+                for _ in range(w.horizon):  # feed each one-step forecast back as the newest input
+                    y = model(x, training=False)  # [batch, 1]
+                    steps.append(y)
+                    x = tf.concat([x[:, 1:, :], y[:, :, None]], axis=1)  # [batch, input_size, 1]
+                return tf.concat(steps, axis=1)  # [batch, horizon]
+
+            spec = tf.TensorSpec([None, w.input_size, 1], tf.float32)
+            self._fn = tf.function(run, input_signature=[spec], reduce_retracing=True)
+        return self._fn
+
+    def predict_scaled(self, x: np.ndarray) -> np.ndarray:
+        """``[n, input_size, 1]`` scaled inputs -> ``[n, horizon]`` scaled forecasts, in chunks."""
+        fn = self._compiled()
+        h = self.config.window.horizon
+        out = np.empty((len(x), h), np.float32)
+        for lo in range(0, len(x), CHUNK):
+            out[lo : lo + CHUNK] = fn(x[lo : lo + CHUNK]).numpy()
+        return out
+
+    def forecast_at(self, panel: Panel, series_idx: np.ndarray, target_start: np.ndarray):
+        """Forecasts for origins ``target_start`` (relative slot of the first target) of each series.
+
+        Returns ``(y_hat [n, horizon] in data units, covered [n] bool)``. A window is not covered when
+        its input has unobserved slots, starts before the series, or the scaler never saw the series;
+        its row is NaN and the caller decides the fallback.
+        """
+        w = self.config.window
+        sidx = self.scaler.index_of(panel.ids)[series_idx]  # [n] row in the scaler, -1 if unknown
+        starts = panel.offsets[series_idx] + target_start - w.input_size  # [n] first input slot
+        gaps = np.r_[0, np.cumsum(~panel.observed)]
+        safe = np.clip(starts, 0, len(panel.values) - w.input_size)
+        covered = (target_start >= w.input_size) & (sidx >= 0)
+        covered &= gaps[safe + w.input_size] - gaps[safe] == 0
+        y_hat = np.full((len(series_idx), w.horizon), np.nan)
+        if covered.any():
+            buffer = self.scaler.scaled_buffer(panel)
+            x, _ = gather_windows(buffer, starts[covered], w.input_size, 0)  # [n_cov, input_size, 1]
+            scaled = self.predict_scaled(x).astype(np.float64)  # [n_cov, horizon]
+            rows = sidx[covered]
+            y_hat[covered] = scaled * self.scaler.scale[rows, None] + self.scaler.loc[rows, None]
+            covered[covered] = np.isfinite(y_hat[covered]).all(axis=1)
+        return y_hat, covered
+
+    def forecast_future(self, panel: Panel) -> tuple[pd.DataFrame, list[str]]:
+        """Forecast ``horizon`` steps after each series' last slot.
+
+        Series the model cannot forecast (too short, gaps in the last input window, unknown to the
+        scaler) get seasonal-naive forecasts labelled ``seasonal_naive`` in ``model``; their ids are
+        returned second.
+        """
+        series_idx = np.arange(panel.n_series)
+        origin = panel.lengths.astype(np.int64)
+        y_hat, covered = self.forecast_at(panel, series_idx, origin)
+        return future_frame(panel, y_hat, covered, self.config), [str(i) for i in panel.ids[~covered]]
+
+
+def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | None, config: ForecastConfig):
+    """Long frame ``unique_id, ds, horizon_step, y_hat, source`` after each series' end.
+
+    Rows not ``covered`` by the model (or all rows when ``y_hat`` is None: no model) are seasonal naive.
+    """
+    h, m = config.window.horizon, config.data.season_length
+    series_idx = np.arange(panel.n_series)
+    origin = panel.lengths.astype(np.int64)
+    fallback = baseline_forecasts(panel, series_idx, origin, h, m)["seasonal_naive"]  # [n_series, h]
+    if y_hat is None:
+        y_hat, covered = fallback, np.zeros(panel.n_series, bool)
+    values = np.where(covered[:, None], y_hat, fallback)  # [n_series, horizon]
+    steps = np.arange(1, h + 1)
+    rep = np.repeat(series_idx, h)  # [n_series * horizon]
+    pos = (origin[:, None] + steps[None, :] - 1).reshape(-1)  # [n_series * horizon]
+    return pd.DataFrame(
+        {
+            "unique_id": panel.ids[rep].astype(str),
+            "ds": panel.ds_at(rep, pos),
+            "horizon_step": np.tile(steps, panel.n_series).astype(np.int32),
+            "y_hat": values.reshape(-1),
+            "source": np.where(np.repeat(covered, h), "model", "seasonal_naive"),
+        }
+    )

@@ -1,0 +1,198 @@
+"""File-based model registry: immutable versions, an atomically replaced champion pointer, promotion gate.
+
+    <store>/models/<name>/v0001/           a bundle (see bundle.py), never modified once renamed into place
+    <store>/models/<name>/v0001/decision.json  the promotion decision for that version (written once)
+    <store>/models/<name>/champion         JSON pointer {"version", "since", "reason"}; os.replace'd
+    <store>/models/<name>/history.jsonl    one line per champion change (promotion, force, rollback)
+    <store>/.lock                          held (flock) by a run while it writes to the store
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .bundle import Bundle, load_bundle
+from .config import check_name
+from .errors import ConfigError, RegistryError, StoreError
+from .io import atomic_write_json
+
+__all__ = ["ModelRegistry", "PromotionDecision", "decide_promotion", "store_lock"]
+
+_VERSION_RE = re.compile(r"^v(\d{4,})$")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+@contextmanager
+def store_lock(store: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
+    """Exclusive lock on the store for one writer at a time; waits up to ``timeout_s``, then fails clearly."""
+    store = Path(store)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        fh = open(store / ".lock", "a+")
+    except OSError as exc:
+        raise StoreError(f"cannot use store {store}: {exc.strerror or exc}; pass a writable --store DIR") from exc
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"store {store} is locked by another run for more than {timeout_s:.0f}s; wait for it "
+                        "to finish (or remove a stale lock only if no run is active)"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+    challenger_mase: float | None = None
+    champion_mase: float | None = None
+    seasonal_naive_mase: float | None = None
+
+    def to_markdown(self, version: str) -> str:
+        verdict = "**promoted to champion**" if self.promote else "**not promoted** (the champion stays)"
+        lines = [f"### Challenger `{version}`: {verdict}", ""]
+        lines += [f"- {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def decide_promotion(
+    challenger_mase: float,
+    seasonal_naive_mase: float,
+    champion_mase: float | None,
+    margin: float,
+    forecasts_complete: bool,
+) -> PromotionDecision:
+    """The gate: finite and complete forecasts, beat seasonal naive, beat the champion by ``margin``.
+
+    ``margin`` is relative: the challenger's MASE must be below ``champion_mase * (1 - margin)``.
+    """
+    reasons: list[str] = []
+    ok = True
+    if not forecasts_complete or not math.isfinite(challenger_mase):
+        ok = False
+        reasons.append("challenger forecasts are not finite and complete on the held-out windows")
+    if math.isfinite(challenger_mase) and challenger_mase < seasonal_naive_mase:
+        reasons.append(f"beats seasonal naive: MASE {challenger_mase:.4f} < {seasonal_naive_mase:.4f}")
+    else:
+        ok = False
+        reasons.append(f"does not beat seasonal naive: MASE {challenger_mase:.4f} >= {seasonal_naive_mase:.4f}")
+    if champion_mase is None:
+        reasons.append("no current champion")
+    else:
+        bar = champion_mase * (1.0 - margin)
+        if challenger_mase < bar:
+            reasons.append(
+                f"beats the champion by more than {margin:.1%}: MASE {challenger_mase:.4f} < {bar:.4f} "
+                f"(champion {champion_mase:.4f})"
+            )
+        else:
+            ok = False
+            reasons.append(
+                f"does not beat the champion by {margin:.1%}: MASE {challenger_mase:.4f} >= {bar:.4f} "
+                f"(champion {champion_mase:.4f})"
+            )
+    return PromotionDecision(ok, reasons, challenger_mase, champion_mase, seasonal_naive_mase)
+
+
+class ModelRegistry:
+    def __init__(self, store: str | Path, name: str = "default"):
+        check_name("model_name", name)
+        self.store = Path(store)
+        self.name = name
+        self.root = self.store / "models" / name
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        found = [p.name for p in self.root.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def path(self, version: str) -> Path:
+        if not isinstance(version, str) or not _VERSION_RE.match(version):
+            raise ConfigError(f"model version {version!r} is invalid: versions look like 'v0003'")
+        path = self.root / version
+        if not path.is_dir():
+            known = ", ".join(self.versions()) or "none yet"
+            raise RegistryError(f"model version {version} not found in {self.root} (known: {known})")
+        return path
+
+    def register(self, write: Callable[[Path], None]) -> str:
+        """Build a new version with ``write(tmp_dir)``, then rename it into place as the next vNNNN.
+
+        A crash before the rename leaves only a hidden ``.incoming-*`` directory, never a partial version.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
+        except OSError as exc:
+            raise StoreError(f"cannot write to {self.root}: {exc.strerror or exc}; pass a writable --store") from exc
+        try:
+            write(tmp)
+            while True:  # claim the next free number; if a racing writer took it, the rename fails: retry
+                nums = [int(v[1:]) for v in self.versions()]
+                version = f"v{(max(nums) + 1 if nums else 1):04d}"
+                try:
+                    os.rename(tmp, self.root / version)
+                    return version
+                except OSError:
+                    if not (self.root / version).exists():
+                        raise
+        except OSError as exc:
+            raise StoreError(f"cannot write a model version under {self.root}: {exc.strerror or exc}") from exc
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def champion(self) -> str | None:
+        pointer = self.root / "champion"
+        if not pointer.exists():
+            return None
+        try:
+            version = json.loads(pointer.read_text())["version"]
+        except (ValueError, KeyError, OSError) as exc:
+            raise RegistryError(
+                f"champion pointer {pointer} is corrupt ({exc}); set one with --rollback-to VERSION"
+            ) from exc
+        self.path(version)  # raises when the version it names is gone
+        return version
+
+    def set_champion(self, version: str, reason: str) -> None:
+        self.path(version)
+        record = {"version": version, "since": _now(), "reason": reason}
+        atomic_write_json(record, self.root / "champion")
+        with open(self.root / "history.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def record_decision(self, version: str, decision: dict) -> None:
+        atomic_write_json({"decided_at": _now(), **decision}, self.path(version) / "decision.json")
+
+    def decision(self, version: str) -> dict | None:
+        path = self.path(version) / "decision.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def load(self, version: str) -> Bundle:
+        return load_bundle(self.path(version))

@@ -1,0 +1,98 @@
+"""The data contract and its validation report.
+
+Long format, one row per (series, time): ``unique_id`` (string), ``ds`` (timestamp or integer step),
+``y`` (number). Validation runs once, at ingest (:func:`rnn_model.panel.build_panel`), and collects
+every problem before deciding, so one run tells the user everything that is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .errors import DataValidationError
+
+__all__ = ["PROBLEMS", "Problem", "ValidationReport"]
+
+# problem -> (config field holding its policy or None when it is always fatal, how to fix it)
+PROBLEMS: dict[str, tuple[str | None, str]] = {
+    "column_type": (None, "cast the column to the documented type before writing the Parquet file"),
+    "null_id": ("on_null_id", "fill or remove rows with a null id/ds, or set on_null_id='drop'"),
+    "off_grid": ("on_off_grid", "align timestamps to freq, pass the right freq, or set on_off_grid='drop'"),
+    "duplicate": ("on_duplicate", "keep one row per (unique_id, ds), or set on_duplicate='drop'"),
+    "non_finite": ("on_non_finite", "remove NaN/inf values, or set on_non_finite='fill' (masked) or 'drop'"),
+    "gap": ("on_gap", "supply the missing timestamps, or set on_gap='fill' (masked) or 'drop'"),
+    "constant": ("on_constant", "remove constant series, or set on_constant='keep' or 'drop'"),
+    "too_short": ("on_too_short", "lower input_size/horizon, supply more history, or set on_too_short='drop'"),
+    "no_series_left": (None, "fix the problems above or relax the policies; nothing is left to model"),
+    "freq_inferred": (None, ""),
+    "rows_after_as_of": (None, ""),
+}
+
+_ACTION_BY_POLICY = {"error": "error", "drop": "dropped", "fill": "filled (masked)", "keep": "kept"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    unique_id: str  # "*" for problems of the whole table
+    problem: str
+    count: int
+    example: str
+    action: str  # error | dropped | filled (masked) | kept | info
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found in one ingest, with the action taken for each."""
+
+    problems: list[Problem] = field(default_factory=list)
+    n_rows_in: int = 0
+    n_series_in: int = 0
+    n_series_out: int = 0
+    freq: str | None = None
+
+    def add(self, unique_id: str, problem: str, count: int, example: str, action: str) -> None:
+        self.problems.append(Problem(str(unique_id), problem, int(count), example, action))
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ["unique_id", "problem", "count", "example", "action"]
+        return pd.DataFrame([p.__dict__ for p in self.problems], columns=cols)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.action == "error"]
+
+    @property
+    def dropped_ids(self) -> list[str]:
+        return sorted({p.unique_id for p in self.problems if p.action == "dropped" and p.unique_id != "*"})
+
+    def raise_if_errors(self) -> None:
+        errors = self.errors
+        if not errors:
+            return
+        by_problem: dict[str, list[Problem]] = {}
+        for p in errors:
+            by_problem.setdefault(p.problem, []).append(p)
+        parts = []
+        for name, items in by_problem.items():
+            ids = [p.unique_id for p in items]
+            shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+            parts.append(f"{name} in {shown} (e.g. {items[0].example}): {PROBLEMS[name][1]}")
+        raise DataValidationError("invalid input data: " + "; ".join(parts), report=self)
+
+    def to_markdown(self) -> str:
+        """A table for the Prefect UI and the CLI (no tabulate dependency)."""
+        head = (
+            f"rows in: {self.n_rows_in}, series in: {self.n_series_in}, series used: {self.n_series_out}, "
+            f"freq: {self.freq}\n\n"
+        )
+        if not self.problems:
+            return head + "No problems found."
+        lines = ["| unique_id | problem | count | example | action |", "|---|---|---|---|---|"]
+        lines += [f"| {p.unique_id} | {p.problem} | {p.count} | {p.example} | {p.action} |" for p in self.problems]
+        return head + "\n".join(lines)
+
+
+def action_for(policy: str) -> str:
+    return _ACTION_BY_POLICY[policy]

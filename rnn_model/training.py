@@ -1,0 +1,98 @@
+"""Training: seeded, deterministic, early-stopped on a temporal validation split."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ForecastConfig
+from .errors import DataValidationError
+from .model import build_model
+from .panel import Panel
+from .prediction import Forecaster
+from .scaling import fit_scaler
+from .windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
+
+__all__ = ["TrainResult", "set_seed", "train", "min_train_length"]
+
+
+@dataclass
+class TrainResult:
+    forecaster: Forecaster
+    history: dict[str, list[float]]
+    best_epoch: int
+    n_train_windows: int
+    n_val_windows: int
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def set_seed(seed: int) -> None:
+    """One seed for Python, NumPy and TF, with deterministic TF kernels: same data + seed = same bits."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def min_train_length(config: ForecastConfig) -> int:
+    """Observed points a series needs to give one training window besides its held-out windows."""
+    w = config.window
+    return w.input_size + w.horizon * (1 + w.val_windows + w.test_windows)
+
+
+def train(panel: Panel, config: ForecastConfig, callbacks=(), verbose: int = 0) -> TrainResult:
+    """Fit a model on the training part of every series; validation windows drive early stopping.
+
+    ``config`` must be resolved (:func:`rnn_model.config.resolve`). Raises before building anything when
+    no series yields a training window.
+    """
+    import keras
+
+    t0 = time.perf_counter()
+    w, tr = config.window, config.train
+    split = make_split(panel, w)
+    target_h = w.horizon if config.model.head == "direct" else 1
+    train_starts = window_starts(panel, w.input_size, target_h, np.zeros_like(split.train_end), split.train_end, w.step)
+    train_starts = cap_windows(train_starts, panel, w.max_windows_per_series, w.sampling, tr.seed)
+    if len(train_starts) == 0:
+        raise DataValidationError(
+            f"no training windows: every series is shorter than input_size + horizon x (1 + val_windows + "
+            f"test_windows) = {min_train_length(config)} points or has gaps everywhere; lower input_size or "
+            "horizon, or supply longer series"
+        )
+    val_starts = window_starts(panel, w.input_size, target_h, split.train_end, split.val_end, w.horizon)
+
+    set_seed(tr.seed)
+    scaler = fit_scaler(panel, split.train_end, tr.scaler)
+    buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
+    dataset, steps = make_dataset(buffer, train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs)
+    validation = None
+    if len(val_starts):
+        validation = gather_windows(buffer, val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
+
+    model = build_model(config.model, w.input_size, w.horizon)
+    monitor = "val_loss" if validation is not None else "loss"
+    stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
+    fit = model.fit(
+        dataset,
+        epochs=tr.epochs,
+        steps_per_epoch=steps,
+        validation_data=validation,
+        callbacks=[stop, *callbacks],
+        shuffle=False,  # the dataset shuffles itself, seeded per epoch
+        verbose=verbose,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    best_epoch = int(np.argmin(history[monitor])) + 1
+    return TrainResult(
+        forecaster=Forecaster(model, scaler, config),
+        history=history,
+        best_epoch=best_epoch,
+        n_train_windows=int(len(train_starts)),
+        n_val_windows=int(len(val_starts)),
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,141 @@
+"""Windows as indices into the panel buffer, the temporal split, and the tf.data training pipeline.
+
+A window is one int64: the buffer slot of its first input. Its inputs are the ``input_size`` slots from
+there and its targets the ``horizon`` slots after them. Windows are never materialised: the tf.data
+pipeline shuffles the starts (seeded, reshuffled every epoch), batches them, and gathers
+``[batch, input_size, 1]`` inputs and ``[batch, horizon]`` targets with one ``tf.gather`` per batch.
+Memory stays O(rows): the buffer, its scaled copy and one int64 per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import WindowConfig
+from .panel import Panel
+
+__all__ = ["Split", "make_split", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Per-series slot boundaries (relative to each series' start).
+
+    train: ``[0, train_end)``; validation targets: ``[train_end, val_end)``; test targets:
+    ``[val_end, length)``. Test targets are never seen in training or early stopping.
+    """
+
+    train_end: np.ndarray  # [n_series]
+    val_end: np.ndarray  # [n_series]
+    length: np.ndarray  # [n_series]
+
+
+def make_split(panel: Panel, window: WindowConfig) -> Split:
+    h = window.horizon
+    length = panel.lengths.astype(np.int64)
+    val_end = length - h * window.test_windows
+    train_end = val_end - h * window.val_windows
+    return Split(train_end=train_end, val_end=val_end, length=length)
+
+
+def window_starts(
+    panel: Panel,
+    input_size: int,
+    horizon: int,
+    target_lo: np.ndarray,
+    target_hi: np.ndarray,
+    step: int = 1,
+) -> np.ndarray:
+    """Buffer slots of every fully observed window whose targets lie in ``[target_lo[i], target_hi[i])``.
+
+    Windows are aligned on the most recent one (targets ending at ``target_hi``) and taken every
+    ``step`` slots back from there. Returned sorted, which groups them by series.
+    """
+    span = input_size + horizon
+    n_slots = len(panel.values)
+    per_slot = np.repeat(np.arange(panel.n_series), panel.lengths)  # [n_slots] series of each slot
+    rel = np.arange(n_slots) - panel.offsets[per_slot]  # slot position within its series
+    target_start = rel + input_size  # if a window started here
+    last_ok = target_hi[per_slot] - horizon  # latest target start allowed
+    ok = (target_start >= target_lo[per_slot]) & (target_start <= last_ok)
+    if step > 1:
+        ok &= (last_ok - target_start) % step == 0
+    # A window is usable when none of its span slots is unobserved: a prefix count of gaps.
+    gaps = np.r_[0, np.cumsum(~panel.observed)]  # [n_slots + 1]
+    end = np.minimum(np.arange(n_slots) + span, n_slots)
+    ok &= (gaps[end] - gaps[:n_slots] == 0) & (np.arange(n_slots) + span <= panel.offsets[per_slot + 1])
+    return np.flatnonzero(ok).astype(np.int64)
+
+
+def cap_windows(starts: np.ndarray, panel: Panel, cap: int | None, sampling: str, seed: int) -> np.ndarray:
+    """Keep at most ``cap`` windows per series: the most recent ones, or a seeded uniform sample."""
+    if cap is None or len(starts) == 0:
+        return starts
+    series = np.searchsorted(panel.offsets, starts, side="right") - 1  # [n_windows]
+    first_of_series = np.searchsorted(series, series, side="left")
+    if sampling == "recent":
+        last_of_series = np.searchsorted(series, series, side="right")
+        rank_from_end = last_of_series - 1 - np.arange(len(starts))
+        return starts[rank_from_end < cap]
+    keys = np.random.default_rng(seed).random(len(starts))
+    order = np.lexsort((keys, series))  # by series, random within
+    rank = np.arange(len(starts)) - first_of_series[order]
+    return np.sort(starts[order][rank < cap])
+
+
+def gather_windows(buffer: np.ndarray, starts: np.ndarray, input_size: int, horizon: int):
+    """Numpy gather for evaluation/prediction: ``[n, input_size, 1]`` inputs, ``[n, horizon]`` targets."""
+    idx = starts[:, None] + np.arange(input_size + horizon)  # [n, input_size + horizon]
+    block = buffer[idx]
+    return block[:, :input_size, None], block[:, input_size:]  # [n, input_size, 1], [n, horizon]
+
+
+def make_dataset(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    input_size: int,
+    horizon: int,
+    batch_size: int,
+    seed: int | None = None,
+    epochs: int = 1,
+):
+    """The training pipeline: shuffled (when ``seed`` is given) batches of gathered windows.
+
+    With a seed, epoch ``e`` uses the permutation ``stateless_shuffle(starts, [seed, e])`` so every run is
+    reproducible; the dataset yields ``epochs`` epochs back to back (pass ``steps_per_epoch`` to fit).
+    Returns ``(dataset, steps_per_epoch)``.
+    """
+    import tensorflow as tf
+
+    n = len(starts)
+    steps = -(-n // batch_size)
+    full = (n // batch_size) * batch_size
+    buf = tf.constant(buffer, dtype=tf.float32)  # [n_slots]
+    starts_t = tf.constant(starts, dtype=tf.int64)  # [n_windows]
+    input_offsets = tf.range(input_size, dtype=tf.int64)  # [input_size]
+    target_offsets = tf.range(input_size, input_size + horizon, dtype=tf.int64)  # [horizon]
+
+    def batches(order):
+        ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch_size]))  # [steps, batch]
+        if n > full:
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+        return ds
+
+    if seed is None:
+        ds = batches(starts_t).repeat(epochs)
+    else:
+        def epoch_batches(e):
+            order = tf.random.experimental.stateless_shuffle(starts_t, seed=tf.stack([tf.constant(seed, tf.int64), e]))
+            return batches(order)
+
+        ds = tf.data.Dataset.range(epochs).flat_map(epoch_batches)
+
+    def gather(idx):  # idx: [batch]
+        x = tf.gather(buf, idx[:, None] + input_offsets)[..., None]  # [batch, input_size, 1]
+        y = tf.gather(buf, idx[:, None] + target_offsets)  # [batch, horizon]
+        return x, y
+
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE), steps
