@@ -30,7 +30,7 @@ def backtest(
 
     ``forecasters`` maps a label ("rnn", "champion") to a :class:`Forecaster`; naive and seasonal naive
     are always added. All models are scored on exactly the same windows; a window is kept only when
-    its targets are fully observed. Where a forecaster cannot cover a window (unknown series, gap in the
+    its inputs and targets are fully observed. Where a forecaster cannot cover a window (unknown series, gap in the
     input) it falls back to seasonal naive, as it would in production.
     Returns long format ``unique_id, cutoff, ds, horizon_step, y, y_hat, model``.
     """
@@ -41,16 +41,20 @@ def backtest(
     j = np.arange(n_windows)
     series_idx = np.repeat(np.arange(panel.n_series), n_windows)  # [n_series * n_windows]
     origin = (lengths[:, None] - h * (n_windows - j)[None, :]).reshape(-1)  # first target slot
-    keep = origin >= 1
+    # Same windows for every model: inputs and targets fully observed, a full input before the origin.
+    keep = origin >= w.input_size
+    span_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(-w.input_size, h)  # [n, in + h]
+    keep &= panel.observed[np.clip(span_slots, 0, len(panel.values) - 1)].all(axis=1)
     target_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(h)  # [n, h]
-    keep &= panel.observed[np.clip(target_slots, 0, len(panel.values) - 1)].all(axis=1)
     series_idx, origin, target_slots = series_idx[keep], origin[keep], target_slots[keep]
     y = panel.values[target_slots].astype(np.float64)  # [n, h]
 
     preds = baseline_forecasts(panel, series_idx, origin, h, m)
+    covered_by = {label: np.ones(len(series_idx), bool) for label in preds}
     for label, fc in forecasters.items():
         y_hat, covered = fc.forecast_at(panel, series_idx, origin)
         preds[label] = np.where(covered[:, None], y_hat, preds["seasonal_naive"])
+        covered_by[label] = covered
 
     n = len(series_idx)
     steps = np.tile(np.arange(1, h + 1), n)
@@ -65,7 +69,10 @@ def backtest(
             "y": y.reshape(-1),
         }
     )
-    frames = [base.assign(y_hat=p.reshape(-1), model=label) for label, p in preds.items()]
+    frames = [
+        base.assign(y_hat=p.reshape(-1), model=label, covered=np.repeat(covered_by[label], h))
+        for label, p in preds.items()
+    ]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -69,6 +69,10 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
     step = pd.Timedelta(int(uniq[np.argmax(counts)]))
     day = pd.Timedelta(days=1)
     if step < pd.Timedelta(days=28) and step != 7 * day:
+        if step % day == pd.Timedelta(0):
+            # Fix: to_offset(1 day).freqstr is '24h' in pandas 3, which made daily data look sub-daily
+            # (season_length 1 and horizon 1 instead of 7 and 14). Name whole days as days.
+            return "D" if step == day else f"{step // day}D"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return to_offset(step).freqstr
@@ -100,13 +104,18 @@ class TimeGrid:
         return _is_int_freq(self.freq)
 
     @classmethod
-    def for_values(cls, freq: str, ds_min) -> "TimeGrid":
+    def for_values(cls, freq: str, ds_min, ds=None) -> "TimeGrid":
         off = parse_freq(freq)
         if isinstance(off, int):
-            return cls(freq, int(ds_min))
+            rel = None if ds is None else np.asarray(ds, np.int64) - int(ds_min)
+            return cls(freq, int(ds_min) - _phase_shift(rel, off))
         ts = pd.Timestamp(ds_min)
-        anchor = ts if _is_tick(off) else off.rollback(ts)
-        return cls(freq, anchor)
+        if not _is_tick(off):
+            return cls(freq, off.rollback(ts))
+        if ds is not None:
+            ns = np.asarray(ds).astype("datetime64[ns]").astype(np.int64)
+            ts = ts - pd.Timedelta(_phase_shift(ns - ts.value, pd.Timedelta(off).value), "ns")
+        return cls(freq, ts)
 
     def to_ticks(self, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ticks int64, on_grid bool) for every ``ds``. Off-grid values get the tick just below."""
@@ -137,6 +146,20 @@ class TimeGrid:
         n = int(ticks.max()) + 1 if ticks.size else 1
         grid = pd.date_range(self.anchor, periods=n, freq=off).asi8
         return grid[ticks].astype("datetime64[ns]")
+
+
+def _phase_shift(rel: np.ndarray | None, step: int) -> int:
+    """How far below ``ds_min`` the grid anchor lies so that the most common phase is on the grid.
+
+    Fix: the anchor used to be ``ds_min`` itself, so one off-grid earliest timestamp (e.g. 00:30 in hourly
+    data) shifted the whole grid and flagged every other row as off-grid (and dropped them with 'drop').
+    ``rel`` is ``ds - ds_min`` (>= 0) in grid units; the result is in ``[0, step)``.
+    """
+    if rel is None or len(rel) == 0:
+        return 0
+    phases, counts = np.unique(rel % step, return_counts=True)
+    phase = int(phases[np.argmax(counts)])
+    return (step - phase) % step
 
 
 def _is_tick(off) -> bool:

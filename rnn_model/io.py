@@ -57,7 +57,7 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
     try:
         dataset = pads.dataset([str(f) for f in files], format="parquet")
         schema = dataset.schema
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a plain OSError may be transient: let it retry
         raise DataReadError(
             f"cannot read {path} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
             "(not CSV, not truncated) and that all files in a directory share one schema"
@@ -70,7 +70,7 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
         )
     try:
         return dataset.to_table(columns=wanted)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataReadError(
             f"cannot read {path} as Parquet ({_first_line(exc)}); the file may be truncated or corrupt: "
             "re-export it"

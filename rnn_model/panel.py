@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -154,13 +155,13 @@ def _fmt(v) -> str:
 def build_panel(
     table: pa.Table,
     data: DataConfig,
-    min_length: int = 1,
+    min_length: int | Callable[[str], int] = 1,
     as_of=None,
 ) -> tuple[Panel, ValidationReport]:
     """Validate a long table and lay it out as a :class:`Panel`.
 
     ``min_length``: observed points a series needs (``input_size + horizon`` plus held-out windows when
-    training). ``as_of``: keep only rows with ``ds <= as_of``. Every problem is collected first; if any
+    training), or a function of the frequency returning it (when the frequency is inferred here). ``as_of``: keep only rows with ``ds <= as_of``. Every problem is collected first; if any
     has policy ``error``, one :class:`DataValidationError` lists them all before anything else runs.
     """
     report = ValidationReport(n_rows_in=table.num_rows)
@@ -201,7 +202,16 @@ def build_panel(
     if not data.freq:
         report.add("*", "freq_inferred", 0, f"freq={freq}", "info")
     report.freq = freq
-    grid = TimeGrid.for_values(freq, ds.min())
+    if callable(min_length):
+        min_length = min_length(freq)
+    if np.issubdtype(ds.dtype, np.integer) != TimeGrid(freq, None).is_integer:
+        # Fix: an integer step with timestamp ds laid out one slot per nanosecond (MemoryError), and a
+        # calendar freq with integer ds flagged every row off-grid. Name the mismatch instead.
+        kind = "integer" if np.issubdtype(ds.dtype, np.integer) else "timestamp"
+        fix = "pass a pandas alias such as freq='h' or 'D'" if kind == "timestamp" else "pass an integer step such as freq='1'"
+        report.add("*", "column_type", len(ds), f"{data.time_col} is {kind} but freq={freq!r}; {fix}", "error")
+        report.raise_if_errors()
+    grid = TimeGrid.for_values(freq, ds.min(), ds)  # ds: anchor the grid on the most common phase
     ticks, on_grid = grid.to_ticks(ds)
 
     drop_series = np.zeros(n_ids, bool)

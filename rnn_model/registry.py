@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,10 +38,31 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+_held: dict[Path, int] = {}  # store -> nesting depth held by this process (a pipeline nests flows)
+_held_guard = threading.Lock()
+
+
 @contextmanager
 def store_lock(store: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
-    """Exclusive lock on the store for one writer at a time; waits up to ``timeout_s``, then fails clearly."""
-    store = Path(store)
+    """Exclusive lock on the store, one writing run at a time; re-entrant within a process.
+
+    Another process waits up to ``timeout_s`` and then fails with a clear StoreError. The lock is an
+    ``flock`` on ``<store>/.lock``, so it is released by the OS if the holder is killed.
+    """
+    store = Path(store).resolve()
+    with _held_guard:
+        if _held.get(store):
+            _held[store] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[store] -= 1
+        return
     try:
         store.mkdir(parents=True, exist_ok=True)
         fh = open(store / ".lock", "a+")
@@ -56,12 +78,18 @@ def store_lock(store: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"store {store} is locked by another run for more than {timeout_s:.0f}s; wait for it "
-                        "to finish (or remove a stale lock only if no run is active)"
+                        "to finish, or use another --store"
                     ) from None
                 time.sleep(0.2)
-        yield
+        with _held_guard:
+            _held[store] = 1
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held.pop(store, None)
     finally:
-        fh.close()  # closing releases the lock
+        fh.close()  # closing the file releases the flock
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .prediction import Forecaster
 from .scaling import fit_scaler
 from .windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
 
-__all__ = ["TrainResult", "set_seed", "train", "min_train_length"]
+__all__ = ["TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "min_train_length"]
 
 
 @dataclass
@@ -44,20 +44,22 @@ def min_train_length(config: ForecastConfig) -> int:
     return w.input_size + w.horizon * (1 + w.val_windows + w.test_windows)
 
 
-def train(panel: Panel, config: ForecastConfig, callbacks=(), verbose: int = 0) -> TrainResult:
-    """Fit a model on the training part of every series; validation windows drive early stopping.
+@dataclass(frozen=True)
+class WindowPlan:
+    """Which windows train and which validate: int64 buffer starts (see windowing.py)."""
 
-    ``config`` must be resolved (:func:`rnn_model.config.resolve`). Raises before building anything when
-    no series yields a training window.
-    """
-    import keras
+    train_starts: np.ndarray  # [n_train]
+    val_starts: np.ndarray  # [n_val]
+    train_end: np.ndarray  # [n_series] first slot of each series not used for fitting
 
-    t0 = time.perf_counter()
-    w, tr = config.window, config.train
+
+def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
+    """Split every series in time and index its windows. Raises before any training when there are none."""
+    w = config.window
     split = make_split(panel, w)
     target_h = w.horizon if config.model.head == "direct" else 1
     train_starts = window_starts(panel, w.input_size, target_h, np.zeros_like(split.train_end), split.train_end, w.step)
-    train_starts = cap_windows(train_starts, panel, w.max_windows_per_series, w.sampling, tr.seed)
+    train_starts = cap_windows(train_starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
     if len(train_starts) == 0:
         raise DataValidationError(
             f"no training windows: every series is shorter than input_size + horizon x (1 + val_windows + "
@@ -65,14 +67,30 @@ def train(panel: Panel, config: ForecastConfig, callbacks=(), verbose: int = 0) 
             "horizon, or supply longer series"
         )
     val_starts = window_starts(panel, w.input_size, target_h, split.train_end, split.val_end, w.horizon)
+    return WindowPlan(train_starts, val_starts, split.train_end)
+
+
+def train(
+    panel: Panel, config: ForecastConfig, plan: WindowPlan | None = None, callbacks=(), verbose: int = 0
+) -> TrainResult:
+    """Fit a model on the training part of every series; validation windows drive early stopping.
+
+    ``config`` must be resolved (:func:`rnn_model.config.resolve`).
+    """
+    import keras
+
+    t0 = time.perf_counter()
+    w, tr = config.window, config.train
+    plan = plan or plan_windows(panel, config)
+    target_h = w.horizon if config.model.head == "direct" else 1
 
     set_seed(tr.seed)
-    scaler = fit_scaler(panel, split.train_end, tr.scaler)
+    scaler = fit_scaler(panel, plan.train_end, tr.scaler)
     buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
-    dataset, steps = make_dataset(buffer, train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs)
+    dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs)
     validation = None
-    if len(val_starts):
-        validation = gather_windows(buffer, val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
+    if len(plan.val_starts):
+        validation = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
 
     model = build_model(config.model, w.input_size, w.horizon)
     monitor = "val_loss" if validation is not None else "loss"
@@ -92,7 +110,7 @@ def train(panel: Panel, config: ForecastConfig, callbacks=(), verbose: int = 0) 
         forecaster=Forecaster(model, scaler, config),
         history=history,
         best_epoch=best_epoch,
-        n_train_windows=int(len(train_starts)),
-        n_val_windows=int(len(val_starts)),
+        n_train_windows=int(len(plan.train_starts)),
+        n_val_windows=int(len(plan.val_starts)),
         seconds=time.perf_counter() - t0,
     )

@@ -1,0 +1,36 @@
+"""Typed flow parameters. Prefect validates them with pydantic before any task runs, so a bad value
+fails the flow run at once with a message naming the field (also for deployment runs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from pydantic import AfterValidator, Field
+
+from rnn_model.config import check_name
+from rnn_model.outputs import as_of_label
+
+__all__ = ["AsOf", "ModelName", "Margin", "Version"]
+
+
+def _as_of(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        as_of_label(value)  # raises ConfigError (a ValueError) naming the value and the fix
+    return value
+
+
+def _model_name(value: str) -> str:
+    check_name("model_name", value)
+    return value
+
+
+def _version(value: Optional[str]) -> Optional[str]:
+    if value is not None and not (value.startswith("v") and value[1:].isdigit()):
+        raise ValueError(f"model version {value!r} is invalid: versions look like 'v0003'")
+    return value
+
+
+AsOf = Annotated[Optional[str], AfterValidator(_as_of)]
+ModelName = Annotated[str, AfterValidator(_model_name)]
+Version = Annotated[Optional[str], AfterValidator(_version)]
+Margin = Annotated[float, Field(ge=0.0, lt=1.0)]

@@ -1,0 +1,61 @@
+"""The retraining flow: ingest -> validate -> window -> train -> evaluate -> register -> promote."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect import flow, get_run_logger
+
+from rnn_model.config import ForecastConfig
+from rnn_model.registry import store_lock
+from rnn_model.stages import promotion_decision
+from tasks.data import load_table, validate_data
+from tasks.evaluation import comparable, evaluate_models
+from tasks.registry import load_model, promote, register_challenger, rollback
+from tasks.sample import sample_data_path
+from tasks.training import build_windows, train_model
+
+from .params import AsOf, Margin, ModelName, Version
+
+__all__ = ["train"]
+
+
+@flow(name="train", log_prints=True, validate_parameters=True)
+def train(
+    data: Optional[str] = None,
+    store: str = "store",
+    config: ForecastConfig = ForecastConfig(),
+    as_of: AsOf = None,
+    model_name: ModelName = "default",
+    margin: Margin = 0.01,
+    force_promote: bool = False,
+    rollback_to: Version = None,
+) -> dict:
+    """Train a challenger on data up to ``as_of`` and promote it if it beats the champion and seasonal
+    naive on the same held-out windows. ``rollback_to=vNNNN`` only moves the champion pointer back.
+    ``data=None`` uses the embedded sample panel."""
+    with store_lock(store):
+        if rollback_to:
+            return {"champion": rollback(store, model_name, rollback_to), "promoted": False, "rollback": True}
+        path = data or sample_data_path(store)
+        table = load_table(path, config.data)
+        panel, report, resolved = validate_data(table, config, as_of, "train", model_name)
+        plan = build_windows(panel, resolved)
+        champion_version, champion = load_model(store, model_name)
+        result = train_model(panel, resolved, plan, model_name)
+        forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
+        decision = promotion_decision(forecasts, scores, margin)
+        meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
+                "n_series": panel.n_series, "champion_at_training": champion_version,
+                "champion_compared": comparable(champion, resolved)}
+        version = register_challenger(store, model_name, result, scores.to_dict(), meta)
+        promoted = promote(store, model_name, version, decision, force_promote)
+        get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")
+        return {
+            "version": version,
+            "promoted": promoted,
+            "reasons": decision.reasons,
+            "champion": version if promoted else champion_version,
+            "metrics": scores.overall.reset_index().to_dict("records"),
+            "model_dir": f"{store}/models/{model_name}/{version}",
+        }

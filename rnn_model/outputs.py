@@ -1,0 +1,94 @@
+"""What a run writes besides models: prediction partitions and reports, atomically, inside the store.
+
+    <store>/predictions/as_of=<label>/part-0.parquet   unique_id, ds, horizon_step, y_hat, model_version,
+                                                      as_of, created_at
+    <store>/reports/<run>/...                         backtests, metrics, plots
+
+Re-running the same ``as_of`` replaces that partition's file in one ``os.replace``: readers see the old
+rows or the new ones, never both and never half.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .errors import ConfigError, StoreError
+from .io import atomic_write_parquet
+
+__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_path", "write_predictions", "PREDICTION_COLUMNS"]
+
+PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
+_LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
+
+
+def parse_as_of(as_of: str | int | None) -> pd.Timestamp | int | None:
+    """Validate an ``as_of`` value: a date/timestamp string (tz-aware is converted to UTC), or an integer
+    step for integer ``ds``. ``None`` means now."""
+    if as_of is None:
+        return None
+    if isinstance(as_of, int) or (isinstance(as_of, str) and as_of.lstrip("-").isdigit() and len(as_of) < 8):
+        return int(as_of)
+    if not isinstance(as_of, str) or "/" in as_of or ".." in as_of:
+        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01 or a timestamp 2026-11-01T06:00")
+    try:
+        ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01 or a timestamp 2026-11-01T06:00") from None
+    if ts is pd.NaT:
+        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01")
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def as_of_label(as_of: str | int | None) -> str:
+    """The partition label: ``2026-11-01`` for dates, ``2026-11-01T06-00-00`` for times, ``42`` for steps."""
+    value = parse_as_of(as_of)
+    if value is None:
+        value = pd.Timestamp(dt.datetime.now(dt.timezone.utc).date())
+    if isinstance(value, int):
+        label = str(value)
+    elif value == value.normalize():
+        label = value.strftime("%Y-%m-%d")
+    else:
+        label = value.strftime("%Y-%m-%dT%H-%M-%S")
+    if not _LABEL_RE.match(label):
+        raise ConfigError(f"as_of={as_of!r} gives an unsafe partition name {label!r}")
+    return label
+
+
+def as_of_range(start: str, end: str, every: str = "D") -> list[str]:
+    """The ``as_of`` values of a backfill, oldest first: dates (or timestamps) from start to end."""
+    first, last = parse_as_of(start), parse_as_of(end)
+    if first is None or last is None or isinstance(first, int) or isinstance(last, int):
+        raise ConfigError(f"backfill needs dates for start and end, got {start!r} and {end!r}")
+    if last < first:
+        raise ConfigError(f"backfill end {end} is before start {start}; swap them")
+    stamps = pd.date_range(first, last, freq=every)
+    return [s.strftime("%Y-%m-%d") if s == s.normalize() else s.isoformat() for s in stamps]
+
+
+def prediction_path(store: str | Path, label: str) -> Path:
+    path = Path(store) / "predictions" / f"as_of={label}" / "part-0.parquet"
+    root = (Path(store) / "predictions").resolve()
+    if root not in path.resolve().parents:
+        raise StoreError(f"prediction path {path} escapes the store {store}")
+    return path
+
+
+def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Path:
+    """Write one as_of partition atomically (replacing a previous run's file). Refuses non-finite values."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"prediction frame lacks columns {missing}")
+    y_cols = [c for c in frame.columns if c.startswith("y_")]
+    if not np.isfinite(frame[y_cols].to_numpy(dtype=float)).all():
+        raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    return atomic_write_parquet(table, prediction_path(store, label))

@@ -1,0 +1,50 @@
+"""Evaluation task: challenger, champion, naive and seasonal naive on the same held-out windows."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from rnn_model.bundle import Bundle
+from rnn_model.config import ForecastConfig
+from rnn_model.evaluation import Scores, evaluate
+from rnn_model.panel import Panel
+from rnn_model.prediction import Forecaster
+
+from ._options import COMPUTE, artifact_key
+
+__all__ = ["evaluate_models", "comparable"]
+
+
+def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:
+    """A champion can be scored on the challenger's windows when it forecasts the same horizon and freq."""
+    if champion is None:
+        return False
+    c = champion.forecaster.config
+    return c.window.horizon == config.window.horizon and c.data.freq == config.data.freq
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+@task(name="evaluate-models", **COMPUTE)
+def evaluate_models(
+    challenger: Forecaster, champion: Bundle | None, panel: Panel, config: ForecastConfig, model_name: str
+) -> tuple[pd.DataFrame, Scores]:
+    logger = get_run_logger()
+    models = {"challenger": challenger}
+    if comparable(champion, config):
+        models["champion"] = champion.forecaster
+    elif champion is not None:
+        logger.warning("champion has a different horizon or freq; it is not scored on these windows")
+    forecasts, scores = evaluate(models, panel, config)
+    overall = scores.overall.reset_index()
+    create_table_artifact(_records(overall), key=artifact_key(model_name, "metrics"),
+                          description="Held-out metrics: challenger vs champion vs naive vs seasonal naive")
+    create_table_artifact(_records(scores.per_step), key=artifact_key(model_name, "metrics-per-step"),
+                          description="Held-out metrics per horizon step")
+    for row in overall.itertuples():
+        logger.info("%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape)
+    return forecasts, scores
