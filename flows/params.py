@@ -3,14 +3,16 @@ fails the flow run at once with a message naming the field (also for deployment 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 from pydantic import AfterValidator, Field
 
 from rnn_model.config import check_name
+from rnn_model.errors import DataReadError
 from rnn_model.outputs import as_of_label
 
-__all__ = ["AsOf", "ModelName", "Margin", "Version"]
+__all__ = ["AsOf", "DataPath", "ModelName", "Margin", "Version", "check_data_path"]
 
 
 def _as_of(value: Optional[str]) -> Optional[str]:
@@ -24,12 +26,20 @@ def _model_name(value: str) -> str:
     return value
 
 
+def check_data_path(value: Optional[str]) -> Optional[str]:
+    """A local input path must exist; URLs (scheme://) are checked when read."""
+    if value is not None and "://" not in value and not Path(value).exists():
+        raise DataReadError(f"input not found: {value}; pass --data with a Parquet file or directory")
+    return value
+
+
 def _version(value: Optional[str]) -> Optional[str]:
     if value is not None and not (value.startswith("v") and value[1:].isdigit()):
         raise ValueError(f"model version {value!r} is invalid: versions look like 'v0003'")
     return value
 
 
+DataPath = Annotated[Optional[str], AfterValidator(check_data_path)]
 AsOf = Annotated[Optional[str], AfterValidator(_as_of)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
 Version = Annotated[Optional[str], AfterValidator(_version)]

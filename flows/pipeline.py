@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from prefect import flow
 
@@ -10,7 +9,7 @@ from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
 
-from .params import AsOf, Margin, ModelName
+from .params import AsOf, DataPath, Margin, ModelName
 from .predict import predict
 from .train import train
 
@@ -19,7 +18,7 @@ __all__ = ["pipeline", "backfill"]
 
 @flow(name="pipeline", log_prints=True, validate_parameters=True)
 def pipeline(
-    data: Optional[str] = None,
+    data: DataPath = None,
     store: str = "store",
     config: ForecastConfig = ForecastConfig(),
     as_of: AsOf = None,
@@ -40,7 +39,7 @@ def backfill(
     start: str,
     end: str,
     every: str = "D",
-    data: Optional[str] = None,
+    data: DataPath = None,
     store: str = "store",
     config: ForecastConfig = ForecastConfig(),
     model_name: ModelName = "default",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Optional
 
 from prefect import flow
 
 from rnn_model.config import ForecastConfig
+from rnn_model.stages import config_for_model
 from rnn_model.outputs import as_of_label
 from rnn_model.registry import store_lock
 from tasks.data import load_table, validate_data
@@ -15,14 +14,14 @@ from tasks.prediction import forecast, publish_plot, write_partition
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
-from .params import AsOf, ModelName, Version
+from .params import AsOf, DataPath, ModelName, Version
 
 __all__ = ["predict"]
 
 
 @flow(name="predict", log_prints=True, validate_parameters=True)
 def predict(
-    data: Optional[str] = None,
+    data: DataPath = None,
     store: str = "store",
     config: ForecastConfig = ForecastConfig(),
     as_of: AsOf = None,
@@ -36,9 +35,7 @@ def predict(
         label = as_of_label(as_of)
         version, bundle = load_model(store, model_name, model_version)
         if bundle is not None:  # the model decides horizon, input size and freq; the data its column names
-            model_cfg = bundle.forecaster.config
-            columns = {k: getattr(config.data, k) for k in ("id_col", "time_col", "target_col")}
-            config = dataclasses.replace(model_cfg, data=dataclasses.replace(model_cfg.data, **columns))
+            config = config_for_model(bundle.forecaster.config, config)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
         panel, _, resolved = validate_data(table, config, as_of, "predict", model_name)

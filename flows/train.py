@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from prefect import flow, get_run_logger
 
@@ -15,14 +14,14 @@ from tasks.registry import load_model, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
 from tasks.training import build_windows, train_model
 
-from .params import AsOf, Margin, ModelName, Version
+from .params import AsOf, DataPath, Margin, ModelName, Version
 
 __all__ = ["train"]
 
 
 @flow(name="train", log_prints=True, validate_parameters=True)
 def train(
-    data: Optional[str] = None,
+    data: DataPath = None,
     store: str = "store",
     config: ForecastConfig = ForecastConfig(),
     as_of: AsOf = None,

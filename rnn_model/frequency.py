@@ -76,8 +76,11 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return to_offset(step).freqstr
-    # Calendar frequencies: let pandas name the rule from the longest run of one series.
-    first = np.flatnonzero(np.r_[True, ~same])
+    # Calendar frequencies: let pandas name the rule from the longest gap-free run of one series.
+    # Fix: runs used to be whole series, so one missing month anywhere made the inference fail.
+    steps = np.diff(ns)
+    breaks = ~same | (steps <= 0) | (steps > 1.5 * step.value)  # new series, duplicate or gap
+    first = np.flatnonzero(np.r_[True, breaks])
     lengths = np.diff(np.r_[first, len(values)])
     i = int(np.argmax(lengths))
     run = pd.DatetimeIndex(values[first[i] : first[i] + min(lengths[i], 200)])

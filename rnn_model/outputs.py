@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import ConfigError, StoreError
-from .io import atomic_write_parquet
+from .io import atomic_write_json, atomic_write_parquet
 
-__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_path", "write_predictions", "PREDICTION_COLUMNS"]
+__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_path", "write_predictions", "write_backtest_report", "PREDICTION_COLUMNS"]
 
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 _LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
@@ -92,3 +92,13 @@ def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Pat
         raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     return atomic_write_parquet(table, prediction_path(store, label))
+
+
+def write_backtest_report(forecasts: pd.DataFrame, scores, store: str | Path, run_name: str) -> Path:
+    """``reports/<run_name>/backtest.parquet`` (long forecasts) and ``metrics.json``; returns the folder."""
+    if not _LABEL_RE.match(run_name):
+        raise ConfigError(f"report name {run_name!r} is unsafe: use letters, digits, '-', '_', 'T', ':'")
+    folder = Path(store) / "reports" / run_name
+    atomic_write_parquet(pa.Table.from_pandas(forecasts, preserve_index=False), folder / "backtest.parquet")
+    atomic_write_json(scores.to_dict(), folder / "metrics.json")
+    return folder

@@ -26,7 +26,7 @@ from .registry import PromotionDecision, decide_promotion
 from .schema import ValidationReport
 from .training import min_train_length
 
-__all__ = ["validate", "prediction_frame", "promotion_decision", "SEASONAL_NAIVE"]
+__all__ = ["validate", "config_for_model", "prediction_frame", "promotion_decision", "SEASONAL_NAIVE"]
 
 SEASONAL_NAIVE = "seasonal_naive"
 
@@ -49,6 +49,12 @@ def validate(
     limit = parse_as_of(as_of)
     panel, report = build_panel(table, data, min_length=min_length, as_of=limit)
     return panel, report, resolve(config, panel.freq)
+
+
+def config_for_model(model_config: ForecastConfig, user_config: ForecastConfig) -> ForecastConfig:
+    """Forecasting with a stored model: its horizon, input size, freq and policies; the user's column names."""
+    columns = {k: getattr(user_config.data, k) for k in ("id_col", "time_col", "target_col")}
+    return dataclasses.replace(model_config, data=dataclasses.replace(model_config.data, **columns))
 
 
 def prediction_frame(

@@ -9,12 +9,13 @@ from prefect.artifacts import create_table_artifact
 from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
 from rnn_model.evaluation import Scores, evaluate
+from rnn_model.outputs import write_backtest_report
 from rnn_model.panel import Panel
 from rnn_model.prediction import Forecaster
 
-from ._options import COMPUTE, artifact_key
+from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["evaluate_models", "comparable"]
+__all__ = ["evaluate_models", "comparable", "run_backtest", "write_report"]
 
 
 def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:
@@ -48,3 +49,18 @@ def evaluate_models(
     for row in overall.itertuples():
         logger.info("%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape)
     return forecasts, scores
+
+
+@task(name="backtest", **COMPUTE)
+def run_backtest(bundle: Bundle, panel: Panel, n_windows: int, model_name: str) -> tuple[pd.DataFrame, Scores]:
+    """Rolling-origin backtest of a stored model over the last ``n_windows`` horizons (no refit)."""
+    forecasts, scores = evaluate({"model": bundle.forecaster}, panel, bundle.forecaster.config, n_windows)
+    create_table_artifact(_records(scores.overall.reset_index()), key=artifact_key(model_name, "backtest"),
+                          description=f"Backtest over {n_windows} windows")
+    return forecasts, scores
+
+
+@task(name="write-report", **IO_RETRY)
+def write_report(forecasts: pd.DataFrame, scores: Scores, store: str, run_name: str) -> str:
+    """``reports/<run>/backtest.parquet`` and ``metrics.json``."""
+    return str(write_backtest_report(forecasts, scores, store, run_name))

@@ -1,0 +1,67 @@
+"""Scheduled deployments, served by one long-running process:
+
+    prefect server start                      # in another terminal (UI on http://127.0.0.1:4200)
+    PREFECT_API_URL=http://127.0.0.1:4200/api python deployments/serve.py
+
+Every deployment allows one run at a time; a run that comes due while the previous one still runs is
+cancelled rather than queued (CANCEL_NEW), so late runs never pile up.
+Settings come from the environment: RNN_FORECAST_STORE (default ./store), RNN_FORECAST_DATA (default:
+the embedded sample panel), RNN_FORECAST_MODEL (default "default"), and the cron expressions
+RNN_FORECAST_TRAIN_CRON / RNN_FORECAST_PREDICT_CRON (UTC).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Runnable as a script from anywhere: make the project importable and quiet.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}.items():
+    os.environ.setdefault(_key, _value)
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
+
+from flows.predict import predict  # noqa: E402
+from flows.train import train  # noqa: E402
+
+__all__ = ["build_deployments", "TRAIN_DEPLOYMENT", "PREDICT_DEPLOYMENT"]
+
+TRAIN_DEPLOYMENT = "daily-retrain"
+PREDICT_DEPLOYMENT = "daily-predict"
+
+
+def _one_at_a_time() -> ConcurrencyLimitConfig:
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+
+
+def build_deployments(env: dict[str, str] | None = None) -> list:
+    """The deployments with their schedules and parameters (no server needed to build them)."""
+    env = dict(os.environ if env is None else env)
+    store = env.get("RNN_FORECAST_STORE", str(Path.cwd() / "store"))
+    common = {"store": store, "data": env.get("RNN_FORECAST_DATA"), "model_name": env.get("RNN_FORECAST_MODEL", "default")}
+    return [
+        train.to_deployment(
+            name=TRAIN_DEPLOYMENT,
+            cron=env.get("RNN_FORECAST_TRAIN_CRON", "0 2 * * *"),  # 02:00 UTC daily
+            parameters={**common, "margin": 0.01},
+            concurrency_limit=_one_at_a_time(),
+            tags=["rnn-forecast", "retrain"],
+            description="Retrain on the latest data; promote the challenger only if it wins on held-out windows.",
+        ),
+        predict.to_deployment(
+            name=PREDICT_DEPLOYMENT,
+            cron=env.get("RNN_FORECAST_PREDICT_CRON", "30 3 * * *"),  # 03:30 UTC daily, after retraining
+            parameters=common,
+            concurrency_limit=_one_at_a_time(),
+            tags=["rnn-forecast", "predict"],
+            description="Forecast with the champion and write predictions/as_of=<date>/.",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    from prefect import serve
+
+    serve(*build_deployments())

@@ -1,0 +1,214 @@
+"""``rnn-forecast``: run the flows by hand. Exit 0 on success, 2 on bad input or configuration (one
+line, no traceback unless --debug), 1 on any other failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+# Offline, quiet, patient defaults; set before prefect or tensorflow are imported. Users can override.
+_ENV_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+_MODEL_OPTS = {  # option -> (section, field, type)
+    "freq": ("data", "freq", str),
+    "season_length": ("data", "season_length", int),
+    "id_col": ("data", "id_col", str),
+    "time_col": ("data", "time_col", str),
+    "target_col": ("data", "target_col", str),
+    "horizon": ("window", "horizon", int),
+    "input_size": ("window", "input_size", int),
+    "max_windows_per_series": ("window", "max_windows_per_series", int),
+    "cell": ("model", "cell", str),
+    "units": ("model", "units", int),
+    "layers": ("model", "layers", int),
+    "dropout": ("model", "dropout", float),
+    "head": ("model", "head", str),
+    "optimizer": ("model", "optimizer", str),
+    "learning_rate": ("model", "learning_rate", float),
+    "loss": ("model", "loss", str),
+    "epochs": ("train", "epochs", int),
+    "batch_size": ("train", "batch_size", int),
+    "seed": ("train", "seed", int),
+    "scaler": ("train", "scaler", str),
+}
+
+
+def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
+    p.add_argument("--data", help="Parquet file or directory (default: the embedded sample panel)")
+    p.add_argument("--store", default="store", help="output store directory (default: ./store)")
+    p.add_argument("--model-name", default="default", help="model name in the registry (default: default)")
+    p.add_argument("--as-of", help="use data with ds <= AS_OF and label outputs with it (default: now)")
+    p.add_argument("--freq", help="pandas frequency alias (h, D, W, MS, ...); inferred when omitted")
+    p.add_argument("--id-col", help="series id column (default: unique_id)")
+    p.add_argument("--time-col", help="time column, timestamp or integer (default: ds)")
+    p.add_argument("--target-col", help="value column (default: y)")
+    if not model_options:
+        return
+    p.add_argument("--horizon", type=int, help="steps to forecast (default: by freq, e.g. 24 hourly, 14 daily)")
+    p.add_argument("--season-length", type=int, help="season length for MASE and seasonal naive (default: by freq)")
+    p.add_argument("--input-size", type=int, help="input window length (default: 2 seasons, at least 2 horizons)")
+    p.add_argument("--max-windows-per-series", type=int, help="cap on training windows per series")
+    p.add_argument("--cell", choices=["simple_rnn", "lstm", "gru"], help="recurrent cell (default: simple_rnn)")
+    p.add_argument("--units", type=int, help="units per recurrent layer (default: 128)")
+    p.add_argument("--layers", type=int, help="recurrent layers (default: 1)")
+    p.add_argument("--dropout", type=float, help="input dropout of the recurrent layers (default: 0)")
+    p.add_argument("--head", choices=["direct", "recursive"], help="direct: all steps at once (default)")
+    p.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default: adam")
+    p.add_argument("--learning-rate", type=float, help="default: 0.001")
+    p.add_argument("--loss", choices=["mse", "mae", "huber"], help="default: mse")
+    p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 20)")
+    p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
+    p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
+    p.add_argument("--scaler", choices=["standard", "robust", "none"], help="per-series scaling (default: standard)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-forecast",
+        description="Train, validate and promote an RNN forecaster on Parquet time series, and write "
+        "Parquet predictions. Runs Prefect flows (a temporary local API when no server is configured).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="train (and maybe promote), then predict: the main job")
+    train = sub.add_parser("train", help="train a challenger and promote it if it wins")
+    for p in (run, train):
+        _common(p, model_options=True)
+        p.add_argument("--margin", type=float, default=0.01, help="relative MASE margin to beat the champion (default: 0.01)")
+        p.add_argument("--force-promote", action="store_true", help="make the new model champion regardless")
+    train.add_argument("--rollback-to", metavar="VERSION", help="only point the champion back at VERSION (e.g. v0002)")
+    predict = sub.add_parser("predict", help="forecast with the champion and write predictions Parquet")
+    _common(predict, model_options=True)
+    predict.add_argument("--model-version", metavar="VERSION", help="use this version instead of the champion")
+    backtest = sub.add_parser("backtest", help="rolling-origin backtest of the champion (no refit)")
+    _common(backtest, model_options=False)
+    backtest.add_argument("--model-version", metavar="VERSION", help="backtest this version instead of the champion")
+    backtest.add_argument("--n-windows", type=int, default=4, help="number of rolling origins (default: 4)")
+    sample = sub.add_parser("sample-data", help="write the deterministic synthetic sample panel")
+    sample.add_argument("--out", default="data/sample.parquet", help="output file (default: data/sample.parquet)")
+    sample.add_argument("--n-series", type=int, default=8)
+    sample.add_argument("--length", type=int, default=24 * 7 * 8, help="points per series (default: 1344)")
+    sample.add_argument("--freq", default="h")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    from rnn_model.config import ForecastConfig
+
+    sections: dict[str, dict[str, Any]] = {}
+    for opt, (section, field, _) in _MODEL_OPTS.items():
+        value = getattr(args, opt, None)
+        if value is not None:
+            sections.setdefault(section, {})[field] = value
+    return ForecastConfig().replace(**sections)
+
+
+def _print_metrics(records: list[dict]) -> None:
+    print(f"  {'model':<16}{'MASE':>9}{'MAE':>11}{'RMSE':>11}{'sMAPE':>9}")
+    for r in records:
+        print(f"  {r['model']:<16}{r['mase']:>9.4f}{r['mae']:>11.4f}{r['rmse']:>11.4f}{r['smape']:>9.2f}")
+
+
+def _report_train(result: dict, store: str) -> None:
+    if result.get("rollback"):
+        print(f"champion is now {result['champion']}")
+        return
+    champion = result["champion"] or "none yet: predictions fall back to seasonal naive"
+    verdict = "promoted to champion" if result["promoted"] else f"not promoted (champion: {champion})"
+    print(f"model {result['version']}: {verdict}")
+    for reason in result["reasons"]:
+        print(f"  - {reason}")
+    print(f"model bundle: {result['model_dir']}")
+    print("held-out metrics:")
+    _print_metrics(result["metrics"])
+
+
+def _report_predict(result: dict) -> None:
+    print(f"predictions: {result['predictions']} ({result['rows']} rows, model {result['model_version'] or 'none'})")
+    if result["fallback_series"]:
+        print(f"  seasonal-naive fallback for {len(result['fallback_series'])} series: {', '.join(result['fallback_series'][:10])}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "sample-data":
+        from tasks.sample import write_sample_data
+
+        path = write_sample_data(args.out, n_series=args.n_series, length=args.length, freq=args.freq, seed=args.seed)
+        print(f"sample data: {path}")
+        return
+    from flows.params import check_data_path
+
+    config = config_from_args(args)  # ConfigError here: before Prefect or TensorFlow start
+    check_data_path(args.data)
+    common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name)
+    if args.command == "run":
+        from flows.pipeline import pipeline
+
+        result = pipeline(**common, margin=args.margin, force_promote=args.force_promote)
+        _report_train(result["train"], args.store)
+        _report_predict(result["predict"])
+    elif args.command == "train":
+        from flows.train import train
+
+        result = train(**common, margin=args.margin, force_promote=args.force_promote, rollback_to=args.rollback_to)
+        _report_train(result, args.store)
+    elif args.command == "predict":
+        from flows.predict import predict
+
+        _report_predict(predict(**common, model_version=args.model_version))
+    elif args.command == "backtest":
+        from flows.backtest import backtest
+
+        result = backtest(**common, model_version=args.model_version, n_windows=args.n_windows)
+        print(f"backtest of {result['model_version']}: {result['report']}")
+        _print_metrics(result["metrics"])
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    from rnn_model.errors import ForecastError
+
+    try:
+        from prefect.exceptions import ParameterTypeError
+    except ImportError:  # pragma: no cover
+        ParameterTypeError = ValidationError  # noqa: N806
+    return isinstance(exc, (ForecastError, ValidationError, ParameterTypeError))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    for key, value in _ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    args = build_parser().parse_args(argv)
+    try:
+        _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, or the traceback with --debug
+        if args.debug:
+            raise
+        code = 2 if _is_user_error(exc) else 1
+        kind = "error" if code == 2 else f"error ({type(exc).__name__})"
+        print(f"{kind}: {_one_line(exc)}", file=sys.stderr)
+        return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
