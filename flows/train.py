@@ -10,7 +10,7 @@ from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
 from tasks.data import load_table, validate_data
 from tasks.evaluation import comparable, evaluate_models
-from tasks.registry import load_model, promote, register_challenger, rollback
+from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
 from tasks.training import build_windows, train_model
 
@@ -40,10 +40,10 @@ def train(
         table = load_table(path, config.data)
         panel, report, resolved = validate_data(table, config, as_of, "train", model_name)
         plan = build_windows(panel, resolved)
-        champion_version, champion = load_model(store, model_name)
+        champion_version, champion, champion_problem = load_champion(store, model_name)
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
-        decision = promotion_decision(forecasts, scores, margin)
+        decision = promotion_decision(forecasts, scores, margin, notes=[champion_problem] if champion_problem else [])
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
                 "n_series": panel.n_series, "champion_at_training": champion_version,
                 "champion_compared": comparable(champion, resolved)}

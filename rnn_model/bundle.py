@@ -60,8 +60,12 @@ def code_version() -> str:
     return package_versions()["rnn-forecast-pipeline"]
 
 
-def save_bundle(directory: str | Path, forecaster: Forecaster, metrics: dict, meta: dict) -> Path:
-    """Write all bundle files into ``directory`` (normally a temporary directory renamed afterwards)."""
+def save_bundle(directory: str | Path, forecaster: Forecaster, metrics: dict, meta: dict, pending: bool = False) -> Path:
+    """Write all bundle files into ``directory`` (normally a temporary directory renamed afterwards).
+
+    ``pending=True`` also writes ``decision.json`` = not promoted (pending), so a version whose run dies
+    before the promotion decision is never mistaken for a promoted one.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     forecaster.model.save(directory / "model.keras")
@@ -76,6 +80,9 @@ def save_bundle(directory: str | Path, forecaster: Forecaster, metrics: dict, me
         **meta,
     }
     atomic_write_json(full_meta, directory / "meta.json")
+    if pending:
+        decision = {"promoted": False, "status": "pending", "reasons": ["registered; promotion not decided yet"]}
+        atomic_write_json(decision, directory / "decision.json")
     return directory
 
 

@@ -91,7 +91,10 @@ def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Pat
     if not np.isfinite(frame[y_cols].to_numpy(dtype=float)).all():
         raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    return atomic_write_parquet(table, prediction_path(store, label))
+    path = atomic_write_parquet(table, prediction_path(store, label))
+    for stale in path.parent.glob(".*.tmp"):  # left by a writer that was killed; runs hold the store lock
+        stale.unlink(missing_ok=True)
+    return path
 
 
 def write_backtest_report(forecasts: pd.DataFrame, scores, store: str | Path, run_name: str) -> Path:

@@ -113,10 +113,9 @@ def _time_values(col: pa.ChunkedArray, name: str, report: ValidationReport):
         raw = col.to_pandas()
         try:
             parsed = pd.to_datetime(raw, format="ISO8601")
-        except (ValueError, TypeError) as exc:
-            msg = str(exc).split("\n")[0]
-            if "mixed time zone" in msg.lower() or "tz-aware" in msg.lower() or "offset" in msg.lower():
-                report.add("*", "column_type", len(raw), f"{name} mixes time zones", "error")
+        except (ValueError, TypeError):
+            if _parses_as_utc(raw):  # every value is a timestamp, but with different UTC offsets
+                report.add("*", "column_type", len(raw), f"{name} mixes time zones (convert ds to UTC)", "error")
             else:
                 bad = _first_unparseable(raw)
                 report.add("*", "column_type", len(raw), f"{name} has non-timestamp text {bad!r}", "error")
@@ -127,6 +126,14 @@ def _time_values(col: pa.ChunkedArray, name: str, report: ValidationReport):
         return parsed.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")), nulls
     report.add("*", "column_type", len(col), f"{name} has type {t}; expected timestamp or integer", "error")
     return None, nulls
+
+
+def _parses_as_utc(raw: pd.Series) -> bool:
+    try:
+        pd.to_datetime(raw, format="ISO8601", utc=True)
+        return True
+    except (ValueError, TypeError):
+        return False
 
 
 def _first_unparseable(raw: pd.Series) -> str:
@@ -241,7 +248,8 @@ def build_panel(
     per_series(dup, "duplicate", data.on_duplicate, lambda i: f"ds={_fmt(ds[i])} appears more than once")
     keep_rows &= ~dup  # duplicate rows are never laid out twice (the series is dropped or it is an error)
 
-    non_finite = ~np.isfinite(y) & keep_rows
+    # NaN, inf, and values float32 cannot hold (the buffer is float32): all masked or refused alike.
+    non_finite = ~(np.abs(y) <= np.finfo(np.float32).max) & keep_rows
     per_series(non_finite, "non_finite", data.on_non_finite, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
 
     # Per-series extent on the grid, from the rows still kept (sorted by series, then time).
@@ -266,7 +274,7 @@ def build_panel(
         if data.on_gap == "drop":
             drop_series |= gaps > 0
 
-    finite = np.isfinite(ky)
+    finite = np.abs(ky) <= np.finfo(np.float32).max  # what the float32 buffer will hold
     n_obs = np.bincount(kc[finite], minlength=n_ids)
     lo = np.full(n_ids, np.inf)
     hi = np.full(n_ids, -np.inf)
@@ -295,7 +303,8 @@ def build_panel(
     kept_series = np.flatnonzero(~drop_series)
     report.n_series_out = len(kept_series)
     if len(kept_series) == 0:
-        report.add("*", "no_series_left", 0, f"all {n_ids} series were dropped", "error")
+        causes = sorted({p.problem for p in report.problems if p.action == "dropped" and p.unique_id != "*"})
+        report.add("*", "no_series_left", 0, f"all {n_ids} series were dropped ({', '.join(causes) or 'empty'})", "error")
         report.raise_if_errors()
 
     # Lay out the kept series: slot = offsets[new_code] + tick - first_tick.
@@ -308,7 +317,8 @@ def build_panel(
     nc = new_code[codes[rows]]
     slot = offsets[nc] + ticks[rows] - first_tick[kept_series][nc]
     values = np.full(offsets[-1], np.nan, np.float32)  # [n_slots]
-    values[slot] = y[rows]
+    ys = y[rows]
+    values[slot] = np.where(np.abs(ys) <= np.finfo(np.float32).max, ys, np.nan)  # no overflow to inf
     observed = np.isfinite(values)
     values[~observed] = np.nan
     panel = Panel(

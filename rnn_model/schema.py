@@ -78,7 +78,11 @@ class ValidationReport:
         for name, items in by_problem.items():
             ids = [p.unique_id for p in items]
             shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
-            parts.append(f"{name} in {shown} (e.g. {items[0].example}): {PROBLEMS[name][1]}")
+            fix = PROBLEMS[name][1]
+            if name == "no_series_left":  # say how to keep series, for each reason they were dropped
+                causes = sorted({p.problem for p in self.problems if p.action == "dropped" and p.problem in PROBLEMS})
+                fix = "; ".join(PROBLEMS[c][1].split(", or set")[0] for c in causes) or fix
+            parts.append(f"{name} in {shown} (e.g. {items[0].example}): {fix}")
         raise DataValidationError("invalid input data: " + "; ".join(parts), report=self)
 
     def to_markdown(self) -> str:

@@ -73,16 +73,18 @@ def prediction_frame(
 
 
 def promotion_decision(
-    forecasts: pd.DataFrame, scores: Scores, margin: float, challenger: str = "challenger"
+    forecasts: pd.DataFrame, scores: Scores, margin: float, challenger: str = "challenger", notes: list[str] = ()
 ) -> PromotionDecision:
-    """Apply the promotion gate to a backtest (challenger vs champion vs seasonal naive)."""
+    """Apply the promotion gate to a backtest (challenger vs champion vs seasonal naive); ``notes`` are
+    added to the reasons (e.g. why the champion could not be compared)."""
     overall = scores.overall["mase"]
     mine = forecasts[forecasts["model"] == challenger]
     champion = float(overall["champion"]) if "champion" in overall.index else None
-    return decide_promotion(
+    decision = decide_promotion(
         challenger_mase=float(overall[challenger]),
         seasonal_naive_mase=float(overall[SEASONAL_NAIVE]),
         champion_mase=champion,
         margin=margin,
         forecasts_complete=bool(len(mine) > 0 and mine["covered"].all() and np.isfinite(mine["y_hat"]).all()),
     )
+    return dataclasses.replace(decision, reasons=[*decision.reasons, *notes])

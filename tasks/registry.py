@@ -6,12 +6,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from rnn_model.bundle import Bundle, save_bundle
+from rnn_model.errors import RegistryError
 from rnn_model.registry import ModelRegistry, PromotionDecision
 from rnn_model.training import TrainResult
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["load_model", "register_challenger", "promote", "rollback"]
+__all__ = ["load_model", "load_champion", "register_challenger", "promote", "rollback"]
 
 
 @task(name="load-model", **IO_RETRY)
@@ -27,12 +28,27 @@ def load_model(store: str, model_name: str, version: str | None = None) -> tuple
     return version, bundle
 
 
+@task(name="load-champion", **IO_RETRY)
+def load_champion(store: str, model_name: str) -> tuple[str | None, Bundle | None, str | None]:
+    """For retraining: (version, bundle, problem). A champion that cannot be loaded is not fatal here:
+    it is reported, not compared, and a challenger that beats seasonal naive replaces it."""
+    registry = ModelRegistry(store, model_name)
+    try:
+        version = registry.champion()
+        bundle = registry.load(version) if version else None
+    except RegistryError as exc:  # ModelLoadError included; transient OSErrors are retried instead
+        problem = f"current champion is unusable ({exc})"
+        get_run_logger().error("%s; it is not compared and will be replaced by a challenger that beats seasonal naive", problem)
+        return None, None, problem
+    return version, bundle, None
+
+
 @task(name="register-challenger", **IO_RETRY)
 def register_challenger(store: str, model_name: str, result: TrainResult, metrics: dict, meta: dict) -> str:
     registry = ModelRegistry(store, model_name)
     meta = {**meta, "history": result.history, "best_epoch": result.best_epoch,
             "n_train_windows": result.n_train_windows, "train_seconds": round(result.seconds, 3)}
-    version = registry.register(lambda tmp: save_bundle(tmp, result.forecaster, metrics, meta))
+    version = registry.register(lambda tmp: save_bundle(tmp, result.forecaster, metrics, meta, pending=True))
     get_run_logger().info("registered %s/%s", model_name, version)
     return version
 
@@ -43,9 +59,9 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
     registry = ModelRegistry(store, model_name)
     promoted = decision.promote or force
     reasons = list(decision.reasons) + (["forced by force_promote=True"] if force and not decision.promote else [])
-    registry.record_decision(version, {"promoted": promoted, "reasons": reasons, "forced": force and not decision.promote})
-    if promoted:
+    if promoted:  # pointer first: if this fails, decision.json still says "not promoted (pending)"
         registry.set_champion(version, "; ".join(reasons))
+    registry.record_decision(version, {"promoted": promoted, "reasons": reasons, "forced": force and not decision.promote})
     shown = PromotionDecision(promoted, reasons, decision.challenger_mase, decision.champion_mase,
                               decision.seasonal_naive_mase)
     create_markdown_artifact(shown.to_markdown(version), key=artifact_key(model_name, "promotion"),

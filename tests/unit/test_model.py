@@ -1,0 +1,83 @@
+"""The Keras model factory: cells, layers, dropout, heads, optimisers and losses."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from rnn_model.config import ModelConfig
+from rnn_model.model import build_model, output_size
+
+CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def _rnn_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+
+
+def test_default_is_one_simple_rnn_of_128_tanh_units_and_a_dense_head():
+    model = build_model(ModelConfig(), input_size=48, horizon=24)
+    (rnn,) = _rnn_layers(model)
+    assert type(rnn) is keras.layers.SimpleRNN
+    assert rnn.units == 128 and rnn.activation is keras.activations.tanh and not rnn.return_sequences
+    head = model.layers[-1]
+    assert isinstance(head, keras.layers.Dense) and head.units == 24
+    assert model.input_shape == (None, 48, 1) and model.output_shape == (None, 24)
+    # h_t = tanh(W_hh h + W_xh x + b): 1*128 + 128*128 + 128 weights, then 128*24 + 24 for the head
+    assert model.count_params() == (128 + 128 * 128 + 128) + (128 * 24 + 24)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("layers", [1, 3])
+def test_cells_and_stacked_layers(cell, layers):
+    model = build_model(ModelConfig(cell=cell, units=8, layers=layers, dropout=0.25), input_size=10, horizon=4)
+    rnns = _rnn_layers(model)
+    assert len(rnns) == layers
+    assert all(type(layer) is CELLS[cell] for layer in rnns)
+    assert [layer.return_sequences for layer in rnns] == [True] * (layers - 1) + [False]
+    assert all(layer.units == 8 and layer.dropout == 0.25 for layer in rnns)
+    x = np.random.default_rng(0).standard_normal((5, 10, 1)).astype(np.float32)
+    assert model(x).shape == (5, 4)
+    # dropout is active in training only: inference is deterministic, training is not
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.array_equal(model(x, training=True), model(x, training=True))
+
+
+@pytest.mark.parametrize("head,size", [("direct", 6), ("recursive", 1)])
+def test_heads(head, size):
+    cfg = ModelConfig(units=8, head=head)
+    assert output_size(cfg, 6) == size
+    model = build_model(cfg, input_size=12, horizon=6)
+    assert model.output_shape == (None, size) and model.layers[-1].units == size
+
+
+@pytest.mark.parametrize(
+    "name,cls", [("adam", keras.optimizers.Adam), ("rmsprop", keras.optimizers.RMSprop), ("sgd", keras.optimizers.SGD)]
+)
+def test_optimizers(name, cls):
+    model = build_model(ModelConfig(units=4, optimizer=name, learning_rate=0.05), input_size=6, horizon=2)
+    assert type(model.optimizer) is cls
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
+
+
+def _reference_loss(name, err):
+    if name == "mse":
+        return np.mean(err**2)
+    if name == "mae":
+        return np.mean(np.abs(err))
+    a = np.abs(err)  # huber with delta 1
+    return np.mean(np.where(a <= 1.0, 0.5 * err**2, a - 0.5))
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_losses_are_the_configured_ones(loss):
+    model = build_model(ModelConfig(units=4, loss=loss), input_size=6, horizon=3)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 6, 1)).astype(np.float32)
+    y = (3 * rng.standard_normal((16, 3))).astype(np.float32)  # large errors: huber is not mse here
+    pred = model.predict(x, verbose=0)
+    got = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert got == pytest.approx(_reference_loss(loss, pred.astype(np.float64) - y), rel=1e-5)
