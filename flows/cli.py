@@ -4,6 +4,7 @@ line, no traceback unless --debug), 1 on any other failure."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import Any
@@ -150,6 +151,8 @@ def _run(args: argparse.Namespace) -> None:
 
     config = config_from_args(args)  # ConfigError here: before Prefect or TensorFlow start
     check_data_path(args.data)
+    if not args.debug:
+        _hide_user_error_tracebacks()
     common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name)
     if args.command == "run":
         from flows.pipeline import pipeline
@@ -184,6 +187,28 @@ def _is_user_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover
         ParameterTypeError = ValidationError  # noqa: N806
     return isinstance(exc, (ForecastError, ValidationError, ParameterTypeError))
+
+
+class _NoUserErrorTraceback(logging.Filter):
+    """Prefect's console handler prints a failed flow's traceback; for a user error the CLI prints one
+    line instead (``--debug`` shows it, and the run's log in the API keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and _is_user_error(exc):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _hide_user_error_tracebacks() -> None:
+    import prefect.main  # noqa: F401  (configures Prefect's logging)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _NoUserErrorTraceback) for f in handler.filters
+        ):
+            handler.addFilter(_NoUserErrorTraceback())
 
 
 def _one_line(exc: BaseException) -> str:

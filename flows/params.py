@@ -33,13 +33,21 @@ def check_data_path(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _data_path(value: Optional[str]) -> Optional[str]:
+    # pydantic names the field only for ValueErrors; a DataReadError would escape unnamed ("data: ...")
+    try:
+        return check_data_path(value)
+    except DataReadError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _version(value: Optional[str]) -> Optional[str]:
     if value is not None and not (value.startswith("v") and value[1:].isdigit()):
         raise ValueError(f"model version {value!r} is invalid: versions look like 'v0003'")
     return value
 
 
-DataPath = Annotated[Optional[str], AfterValidator(check_data_path)]
+DataPath = Annotated[Optional[str], AfterValidator(_data_path)]
 AsOf = Annotated[Optional[str], AfterValidator(_as_of)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
 Version = Annotated[Optional[str], AfterValidator(_version)]

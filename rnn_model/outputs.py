@@ -91,6 +91,9 @@ def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Pat
     if not np.isfinite(frame[y_cols].to_numpy(dtype=float)).all():
         raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    # pandas 3 strings become large_string; plain string matches the hive partition key ``as_of``, so
+    # ``pyarrow.dataset(<store>/predictions, partitioning="hive")`` reads all partitions as one table.
+    table = table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))
     path = atomic_write_parquet(table, prediction_path(store, label))
     for stale in path.parent.glob(".*.tmp"):  # left by a writer that was killed; runs hold the store lock
         stale.unlink(missing_ok=True)

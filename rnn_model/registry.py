@@ -201,7 +201,7 @@ class ModelRegistry:
             return None
         try:
             version = json.loads(pointer.read_text())["version"]
-        except (ValueError, KeyError, OSError) as exc:
+        except (ValueError, KeyError, TypeError, OSError) as exc:  # Fix: TypeError for a non-object pointer
             raise RegistryError(
                 f"champion pointer {pointer} is corrupt ({exc}); set one with --rollback-to VERSION"
             ) from exc

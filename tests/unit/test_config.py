@@ -104,6 +104,12 @@ def test_round_trip_through_dict_and_unknown_fields():
     with pytest.raises(ConfigError, match="unknown configuration field"):
         ForecastConfig.from_dict(bad)
     bad = cfg.to_dict()
+    bad["modle"] = bad.pop("model")  # a misspelt section is not silently replaced by defaults
+    with pytest.raises(ConfigError, match="modle"):
+        ForecastConfig.from_dict(bad)
+    with pytest.raises(ConfigError, match="mapping"):
+        ForecastConfig.from_dict([])
+    bad = cfg.to_dict()
     bad["train"]["epochs"] = 0
     with pytest.raises(ConfigError, match="epochs"):
         ForecastConfig.from_dict(bad)

@@ -1,0 +1,186 @@
+"""The ``rnn-forecast`` console script as a user runs it: a real subprocess, Prefect's temporary local API
+(no test harness here), real TensorFlow and real Parquet files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from rnn_model.sample import make_sample_panel
+
+EXE = Path(sys.executable).with_name("rnn-forecast")
+if not EXE.exists():  # pragma: no cover - a non-venv install
+    EXE = Path(shutil.which("rnn-forecast") or EXE)
+
+DOCUMENTED = ["--data", "--store", "--horizon", "--freq", "--season-length", "--input-size", "--cell", "--epochs",
+              "--seed", "--as-of"]
+HELP_OPTIONS = {
+    "run": [*DOCUMENTED, "--model-name", "--units", "--margin", "--force-promote"],
+    "train": [*DOCUMENTED, "--model-name", "--units", "--margin", "--force-promote", "--rollback-to"],
+    "predict": [*DOCUMENTED, "--model-name", "--model-version"],
+    "backtest": ["--data", "--store", "--freq", "--as-of", "--model-name", "--model-version", "--n-windows"],
+    "sample-data": ["--out", "--n-series", "--length", "--freq", "--seed"],
+}
+TINY = ["--horizon", "12", "--input-size", "24", "--epochs", "2", "--units", "8", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """The user's environment without any Prefect server: the CLI starts its own temporary one."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {
+        **clean,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+
+
+def cli(env: dict, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(EXE), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+class Background:
+    """A CLI run started now and awaited later: the slow runs (each starts Prefect's temporary server)
+    overlap instead of queueing. Each has its own PREFECT_HOME, so their SQLite databases never meet."""
+
+    def __init__(self, env: dict, cwd: Path, *args: str):
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.args, self.cwd = args, cwd
+        self.proc = subprocess.Popen([str(EXE), *args], env={**env, "PREFECT_HOME": str(cwd / ".prefect")}, cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(self, timeout: float = 480) -> subprocess.CompletedProcess:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            pytest.fail(f"rnn-forecast {' '.join(self.args)} ran over {timeout}s:\n{err[-3000:]}")
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory) -> Path:
+    """3 hourly series, 2026-01-01 .. 2026-01-14 23:00."""
+    path = tmp_path_factory.mktemp("cli-data") / "panel.parquet"
+    make_sample_panel(n_series=3, length=24 * 14, seed=5).to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slow_runs(env, panel, tmp_path_factory) -> dict[str, Background]:
+    """The slow CLI runs, started together before the module's first test: the quick tests run while
+    they do, and each test below awaits its own. Whatever still runs at the end is killed."""
+    root = tmp_path_factory.mktemp("cli-runs")
+    bad = root / "data.parquet"
+    bad.write_text("unique_id,ds,y\ns0,2026-01-01,1.0\n")  # CSV under a Parquet name
+    runs = {
+        "run": Background(env, root / "run", "run", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14",
+                          *TINY),
+        "not-parquet": Background(env, root / "not-parquet", "predict", "--data", str(bad), "--store", "store"),
+        "sample-a": Background(env, root / "a", "sample-data", "--out", "sample.parquet", "--n-series", "3",
+                               "--length", "200"),
+        "sample-b": Background(env, root / "b", "sample-data", "--out", "nested/sample.parquet", "--n-series", "3",
+                               "--length", "200"),
+    }
+    yield runs
+    for run in runs.values():
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.communicate()
+
+
+def test_help_lists_the_commands(env, tmp_path):
+    out = cli(env, tmp_path, "--help")
+    assert out.returncode == 0, out.stderr
+    for command in HELP_OPTIONS:
+        assert command in out.stdout
+    assert "--debug" in out.stdout
+
+
+@pytest.mark.parametrize("command", list(HELP_OPTIONS))
+def test_subcommand_help_lists_the_documented_options(env, tmp_path, command):
+    out = cli(env, tmp_path, command, "--help")
+    assert out.returncode == 0, out.stderr
+    missing = [opt for opt in HELP_OPTIONS[command] if opt not in out.stdout]
+    assert not missing, f"{command} --help lacks {missing}:\n{out.stdout}"
+
+
+def _assert_one_line_error(out: subprocess.CompletedProcess, pattern: str) -> str:
+    assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1, out.stderr[-3000:]
+    assert errors[0].startswith("error: ") and pattern in errors[0], errors[0]
+    return errors[0]
+
+
+def test_missing_file_exits_2_at_once(env, tmp_path):
+    out = cli(env, tmp_path, "train", "--data", str(tmp_path / "nope.parquet"), "--store", str(tmp_path / "store"))
+    _assert_one_line_error(out, "input not found")
+    assert out.stderr.strip().count("\n") == 0  # nothing else: no server was started
+    assert not (tmp_path / "store").exists()
+
+
+def test_zero_epochs_exits_2_at_once(env, tmp_path, panel):
+    out = cli(env, tmp_path, "run", "--data", str(panel), "--store", str(tmp_path / "store"), "--epochs", "0")
+    line = _assert_one_line_error(out, "epochs=0")
+    assert "epochs=0 is invalid" in line
+    assert out.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "store").exists()
+
+
+def test_non_parquet_file_exits_2_without_traceback(slow_runs):
+    run = slow_runs["not-parquet"]
+    _assert_one_line_error(run.result(), "as Parquet")
+    assert not (run.cwd / "store" / "predictions").exists()
+
+
+def test_sample_data_is_deterministic(slow_runs):
+    paths = []
+    for name, rel in (("sample-a", "sample.parquet"), ("sample-b", "nested/sample.parquet")):
+        run = slow_runs[name]
+        out = run.result()
+        assert out.returncode == 0, out.stderr
+        assert f"sample data: {rel}" in out.stdout
+        paths.append(run.cwd / rel)
+    a, b = paths
+    assert a.read_bytes() == b.read_bytes()
+    frame = pd.read_parquet(a)
+    pd.testing.assert_frame_equal(frame, make_sample_panel(n_series=3, length=200), check_dtype=False)
+    assert list(frame.columns) == ["unique_id", "ds", "y"] and len(frame) == 600
+
+
+def test_run_trains_predicts_and_reports(slow_runs):
+    run = slow_runs["run"]
+    out = run.result()
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "Traceback" not in out.stderr
+
+    store = run.cwd / "store"
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("predictions: store/predictions/as_of=2026-01-14/part-0.parquet (36 rows, model ")
+               for line in lines), out.stdout
+    assert any(line.startswith("model v0001: ") for line in lines), out.stdout
+    assert "model bundle: store/models/default/v0001" in lines, out.stdout
+    # the held-out metrics table: a header and one row per model
+    header = next(i for i, line in enumerate(lines) if line.split() == ["model", "MASE", "MAE", "RMSE", "sMAPE"])
+    rows = {line.split()[0]: line.split()[1:] for line in lines[header + 1 : header + 4]}
+    assert set(rows) == {"challenger", "naive", "seasonal_naive"}, out.stdout
+    assert all(len(values) == 4 and all(float(v) >= 0 for v in values) for values in rows.values())
+
+    table = pq.read_table(store / "predictions" / "as_of=2026-01-14" / "part-0.parquet")
+    assert table.num_rows == 36 and set(table.column("as_of").to_pylist()) == {"2026-01-14"}
+    assert (store / "models" / "default" / "v0001" / "model.keras").is_file()

@@ -1,0 +1,47 @@
+"""What the Prefect UI shows for a pipeline run: its artifacts, read back from the harness API."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from ._support import artifacts_of_run_tree, run_api
+
+EXPECTED = {  # key -> artifact type
+    "default-data-quality": "markdown",
+    "default-metrics": "table",
+    "default-metrics-per-step": "table",
+    "default-promotion": "markdown",
+    "default-forecast-plot": "image",
+    "default-training-progress": "progress",
+}
+
+
+def test_pipeline_run_publishes_its_artifacts(trained):
+    artifacts = run_api(artifacts_of_run_tree, trained["flow_run_id"])
+    by_key: dict[str, list] = {}
+    for a in artifacts:
+        by_key.setdefault(a.key, []).append(a)
+    missing = set(EXPECTED) - set(by_key)
+    assert not missing, f"missing artifacts {missing}; found {sorted(k for k in by_key if k)}"
+    for key, kind in EXPECTED.items():
+        assert {a.type for a in by_key[key]} == {kind}, (key, [a.type for a in by_key[key]])
+
+    # data quality: once for training, once for prediction
+    assert len(by_key["default-data-quality"]) == 2
+    assert all(a.data for a in by_key["default-data-quality"])
+
+    # the metrics table has a row per model
+    metrics = by_key["default-metrics"][0].data
+    rows = metrics if isinstance(metrics, list) else json.loads(metrics)
+    assert {"challenger", "naive", "seasonal_naive"} <= {r["model"] for r in rows}
+
+    promotion = by_key["default-promotion"][0].data
+    assert "v0001" in promotion and "promoted to champion" in promotion
+
+    image = by_key["default-forecast-plot"][0].data
+    assert image.startswith("data:image/png;base64,")
+    assert base64.b64decode(image.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+    progress = by_key["default-training-progress"][0].data
+    assert float(progress) == 100.0  # training finished

@@ -1,0 +1,56 @@
+"""Bad parameters are rejected by Prefect's parameter validation, before any task runs: the flow run is
+FAILED with a ParameterTypeError naming the field, it has no task runs, and the store is not touched."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.exceptions import ParameterTypeError
+
+from flows.backtest import backtest
+from flows.pipeline import pipeline
+from flows.predict import predict
+from flows.train import train
+
+from ._support import run_api, task_runs_of
+
+CASES = [
+    # (flow, bad keyword arguments, text the failure message must contain)
+    (train, {"config": {"train": {"epochs": 0}}}, "epochs=0"),
+    (train, {"config": {"model": {"cell": "transformer"}}}, "cell="),
+    (train, {"margin": 2}, "margin"),
+    (train, {"as_of": "../x"}, "as_of"),
+    (train, {"model_name": "../evil"}, "model_name"),
+    (train, {"data": "/does/not/exist"}, "data"),
+    (train, {"rollback_to": "latest"}, "rollback_to"),
+    (pipeline, {"margin": -0.1}, "margin"),
+    (pipeline, {"config": {"window": {"horizon": 0}}}, "horizon=0"),
+    (predict, {"as_of": "2026-13-45"}, "as_of"),
+    (predict, {"model_version": "../v1"}, "model_version"),
+    (backtest, {"n_windows": 0}, "n_windows"),
+]
+
+
+@pytest.mark.parametrize(
+    "flow_fn, kwargs, field", CASES, ids=[f"{c[0].name}-{next(iter(c[1]))}-{c[2]}" for c in CASES]
+)
+def test_bad_parameter_fails_the_run_before_any_task(flow_fn, kwargs, field, tmp_path):
+    store = tmp_path / "store"
+    state = flow_fn(store=str(store), **kwargs, return_state=True)
+
+    assert state.is_failed()
+    assert state.message.startswith("Validation of flow parameters failed"), state.message
+    assert field in state.message, state.message
+    assert isinstance(state.result(raise_on_failure=False), ParameterTypeError)
+    with pytest.raises(ParameterTypeError, match=field.replace("(", r"\(")):
+        state.result()
+
+    assert run_api(task_runs_of, state.state_details.flow_run_id) == []  # no task ran
+    assert not store.exists()  # not even the store lock was taken
+
+
+def test_field_is_named_in_the_message(tmp_path):
+    """The message lists the parameter path, e.g. ``config.train: ... epochs=0 ...``."""
+    state = train(store=str(tmp_path / "s"), config={"train": {"epochs": 0}}, return_state=True)
+    assert "config.train" in state.message and "epochs=0 is invalid" in state.message, state.message
+    state = train(store=str(tmp_path / "s"), data="/does/not/exist", return_state=True)
+    assert " - data: " in state.message and "input not found" in state.message, state.message

@@ -1,0 +1,82 @@
+"""The main job end to end: ``pipeline`` trains, registers, promotes and writes validated predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from rnn_model.bundle import BUNDLE_FILES
+from rnn_model.outputs import PREDICTION_COLUMNS
+
+from ._support import AS_OF, HORIZON, LAST_INPUT, N_SERIES, champion_of, decision_of, prediction_file
+
+
+def test_pipeline_registers_and_promotes_v0001(trained):
+    store, result = trained["store"], trained["result"]
+    train = result["train"]
+    assert train["version"] == "v0001"
+    assert train["promoted"] is True and train["champion"] == "v0001"
+    assert train["model_dir"] == f"{store}/models/default/v0001"
+
+    bundle = store / "models" / "default" / "v0001"
+    for name in (*BUNDLE_FILES, "decision.json"):
+        assert (bundle / name).is_file() and (bundle / name).stat().st_size > 0, name
+    assert not list((store / "models" / "default").glob(".incoming-*"))  # nothing half-registered
+
+    decision = decision_of(store, "v0001")
+    assert decision["promoted"] is True and decision["forced"] is False
+    assert any(r.startswith("beats seasonal naive") for r in decision["reasons"]), decision
+    assert champion_of(store) == "v0001"
+    history = (store / "models" / "default" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["version"] for line in history] == ["v0001"]
+
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["as_of"] == AS_OF and meta["n_series"] == N_SERIES and meta["champion_at_training"] is None
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["window"]["horizon"] == HORIZON and config["data"]["freq"] == "h"
+
+
+def test_pipeline_metrics_compare_challenger_with_baselines(trained):
+    metrics = {row["model"]: row for row in trained["result"]["train"]["metrics"]}
+    assert {"challenger", "naive", "seasonal_naive"} <= set(metrics)
+    assert "champion" not in metrics  # there was none to compare with
+    for row in metrics.values():
+        assert all(np.isfinite(row[k]) for k in ("mae", "rmse", "smape", "mase")), row
+    assert metrics["challenger"]["mase"] < metrics["seasonal_naive"]["mase"]
+    stored = json.loads((trained["store"] / "models" / "default" / "v0001" / "metrics.json").read_text())
+    assert stored  # the held-out scores travel with the bundle
+
+
+def test_pipeline_writes_the_prediction_partition(trained, panel_file):
+    store, predicted = trained["store"], trained["result"]["predict"]
+    path = prediction_file(store)
+    assert predicted["predictions"] == str(path)
+    assert predicted["rows"] == N_SERIES * HORIZON
+    assert predicted["model_version"] == "v0001" and predicted["fallback_series"] == []
+    assert [p.name for p in path.parent.iterdir()] == ["part-0.parquet"]  # no temporary files left
+
+    table = pq.read_table(path)
+    assert table.column_names == PREDICTION_COLUMNS
+    frame = table.to_pandas()
+    assert len(frame) == N_SERIES * HORIZON
+    assert np.isfinite(frame["y_hat"].to_numpy(dtype=float)).all()
+    assert set(frame["model_version"]) == {"v0001"} and set(frame["as_of"]) == {AS_OF}
+    assert frame["created_at"].notna().all()
+    assert not frame.duplicated(["unique_id", "ds"]).any()
+
+    for uid, rows in frame.groupby("unique_id"):
+        rows = rows.sort_values("horizon_step")
+        assert rows["horizon_step"].tolist() == list(range(1, HORIZON + 1)), uid
+        # forecasts start right after the last observation up to as_of, not after the end of the file
+        expected = pd.date_range(LAST_INPUT + pd.Timedelta(hours=1), periods=HORIZON, freq="h")
+        assert (pd.DatetimeIndex(rows["ds"]) == expected).all(), uid
+
+    # and they are real forecasts: the file holds the actual values after as_of, the model tracks them
+    actual = pd.read_parquet(panel_file)
+    joined = frame.merge(actual, on=["unique_id", "ds"], how="left")
+    assert joined["y"].notna().all()
+    assert float(np.mean(np.abs(joined["y_hat"] - joined["y"]))) < 1.0  # amplitude is 4, noise sd 0.1
+
