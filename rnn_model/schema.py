@@ -30,6 +30,8 @@ PROBLEMS: dict[str, tuple[str | None, str]] = {
     "rows_after_as_of": (None, ""),
 }
 
+_ROW_LEVEL = {"null_id", "off_grid"}  # problems whose 'drop' removes rows; the others drop the series
+
 _ACTION_BY_POLICY = {"error": "error", "drop": "dropped", "fill": "filled (masked)", "keep": "kept"}
 
 
@@ -65,7 +67,11 @@ class ValidationReport:
 
     @property
     def dropped_ids(self) -> list[str]:
-        return sorted({p.unique_id for p in self.problems if p.action == "dropped" and p.unique_id != "*"})
+        # Fix: on_off_grid='drop' removes rows, not the series; such series were listed as dropped.
+        return sorted({
+            p.unique_id for p in self.problems
+            if p.action == "dropped" and p.unique_id != "*" and p.problem not in _ROW_LEVEL
+        })
 
     def raise_if_errors(self) -> None:
         errors = self.errors

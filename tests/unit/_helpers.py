@@ -46,8 +46,10 @@ def seasonal_frame(
 
 
 def run_python(script: str, *args: str) -> subprocess.Popen:
-    """Start ``script`` in a fresh interpreter (the project's venv), from the repository root."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
+    """Start ``script`` in a fresh interpreter (this venv's python), from the repository root.
+
+    The environment is inherited, so the child sees the same devices as the test process."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
     return subprocess.Popen(
         [sys.executable, "-c", script, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,

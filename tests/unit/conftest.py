@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the unit suite is CPU-only and must be bitwise stable
 
 import pandas as pd
 import pytest

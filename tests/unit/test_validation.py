@@ -115,6 +115,8 @@ def test_off_grid_rows_dropped_keep_their_series():
     s4 = list(panel.ids).index("s4")
     lo = panel.offsets[s4]
     assert panel.lengths[s4] == 60 and not panel.observed[lo + 20] and panel.observed[lo + 19]
+    assert _rows(report, "off_grid")["action"].tolist() == ["dropped"]  # the row was dropped...
+    assert report.dropped_ids == [] and report.n_series_out == 2  # ...but no series was
 
 
 def test_off_grid_earliest_timestamp_does_not_shift_the_grid():
