@@ -105,7 +105,7 @@ def train(
         verbose=verbose,
     )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    best_epoch = int(np.argmin(history[monitor])) + 1
+    best_epoch = int(np.nanargmin(history[monitor])) + 1 if np.isfinite(history[monitor]).any() else 0
     return TrainResult(
         forecaster=Forecaster(model, scaler, config),
         history=history,

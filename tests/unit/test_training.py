@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
 from rnn_model.config import DataConfig
@@ -53,7 +52,7 @@ def test_early_stopping_restores_the_best_weights(hourly_panel):
     assert len(val) == best + 1 + cfg.train.patience  # exactly `patience` epochs without improvement
     assert min(val[best + 1 :]) > val[best]
     final = result.forecaster.model.get_weights()
-    for w_final, w_best, w_last in zip(final, recorder.weights[best], recorder.weights[-1]):
+    for w_final, w_best in zip(final, recorder.weights[best]):
         np.testing.assert_array_equal(w_final, w_best)
     assert any(not np.array_equal(a, b) for a, b in zip(final, recorder.weights[-1]))
     # and the restored model really has the best validation loss

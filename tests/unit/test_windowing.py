@@ -21,7 +21,7 @@ IN, H = 5, 3
 
 @pytest.fixture(scope="module")
 def gappy_panel():
-    """Series of lengths 40, 12, 7 (too short for one window of 8 + ...), 30 with masked slots."""
+    """Series of lengths 40, 12, 7 (shorter than one window of 5 + 3) and 30; a and d have masked slots."""
     parts = [
         seasonal_frame(n_series=1, length=40, seed=1).assign(unique_id="a"),
         seasonal_frame(n_series=1, length=12, seed=2).assign(unique_id="b"),
