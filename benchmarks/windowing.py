@@ -83,8 +83,10 @@ class PeakRss:
             self.method = "VmRSS sampled every 2 ms"
         self._sampled = self.baseline_kb
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True)
-        self._thread.start()
+        self._thread = None
+        if not self.method.startswith("VmHWM"):  # no background sampling when the kernel keeps the peak
+            self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True)
+            self._thread.start()
 
     def _sample(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -92,7 +94,8 @@ class PeakRss:
 
     def peak_kb(self) -> int:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         sampled = max(self._sampled, _status_kb("VmRSS"))
         if self.method.startswith("VmHWM"):
             return max(_status_kb("VmHWM"), sampled)
@@ -149,6 +152,9 @@ def child_main(args) -> None:
     steps = -(-n_windows // batch)
     span = input_size + h
 
+    _send({"event": "loaded"})
+    if sys.stdin.readline().strip() != "build":  # the parent builds one pipeline at a time
+        return
     peak = PeakRss()
     t0 = time.perf_counter()
     info: dict = {}
@@ -176,9 +182,11 @@ def child_main(args) -> None:
         return n
 
     if args.variant == "ours":
-        from rnn_model.windowing import make_dataset
+        import importlib
 
-        ds, steps_ours = make_dataset(buffer, starts, input_size, h, batch, seed=seed, epochs=1)
+        module, _, attr = args.impl.partition(":")
+        make_dataset = getattr(importlib.import_module(module), attr)
+        ds, steps_ours = make_dataset(buffer, starts, input_size, h, batch, seed=seed, epochs=args.reps)
         assert steps_ours == steps
         per_rep, full_epoch = steps, True
     elif args.variant == "numpy":
@@ -196,6 +204,7 @@ def child_main(args) -> None:
             tf.data.Dataset.from_tensor_slices((x_np, y_np))
             .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
             .batch(batch)
+            .repeat(args.reps)  # one epoch per rep, reshuffled each time
             .prefetch(tf.data.AUTOTUNE)
         )
         per_rep, full_epoch = steps, True
@@ -224,11 +233,13 @@ def child_main(args) -> None:
     if args.consumer == "graph":  # trace once, outside the timed loop
         drain.get_concrete_function(tf.data.IteratorSpec(ds.element_spec), tf.TensorSpec([], tf.int64))
     info["build_s"] = time.perf_counter() - t0
-    persistent = None
-    if args.variant == "keras":  # one long-lived iterator; its warm-up fills 100 shuffle buffers
-        persistent = iter(ds)
+    # One iterator for all reps, as Model.fit(dataset, steps_per_epoch=steps) uses it: ours and numpy
+    # yield ``reps`` epochs back to back and each rep takes one epoch; keras is warmed up first (that
+    # fills its per-series shuffle buffers), then each rep takes ``keras_batches`` batches.
+    it = iter(ds)
+    if args.variant == "keras":
         t1 = time.perf_counter()
-        consume(persistent, args.keras_warmup)
+        consume(it, args.keras_warmup)
         info["warmup_s"] = time.perf_counter() - t1
     info["setup_s"] = time.perf_counter() - t0
 
@@ -249,7 +260,6 @@ def child_main(args) -> None:
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "run":
-            it = persistent if persistent is not None else iter(ds)
             c0, t1 = time.process_time(), time.perf_counter()
             n = consume(it, per_rep)
             seconds, cpu = time.perf_counter() - t1, time.process_time() - c0
@@ -271,9 +281,9 @@ class Child:
         cmd = [
             sys.executable, "-m", "benchmarks.windowing", "--child", variant, "--data", str(data),
             "--horizon", str(horizon), "--input-size", str(args.input_size), "--batch-size", str(args.batch_size),
-            "--seed", str(args.seed), "--keras-batches", str(args.keras_batches),
+            "--seed", str(args.seed), "--reps", str(args.reps), "--keras-batches", str(args.keras_batches),
             "--keras-warmup", str(args.keras_warmup), "--numpy-shuffle-buffer", str(args.numpy_shuffle_buffer),
-            "--consumer", args.consumer,
+            "--consumer", args.consumer, "--impl", args.impl,
         ]  # fmt: skip
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -304,27 +314,31 @@ class Child:
         return msg
 
 
-def run_horizon(h: int, args, data: Path, log_dir: Path) -> dict:
-    results: dict = {}
-    children: dict[str, Child] = {}
+def run_all(args, data: Path, log_dir: Path) -> dict:
+    """Start every child at once (TF imports overlap), then build and measure one horizon at a time."""
+    children = {(h, v): Child(v, h, args, data, log_dir) for h in args.horizons for v in VARIANTS}
+    results: dict = {h: {} for h in args.horizons}
     try:
-        for v in VARIANTS:  # started one at a time: each builds while the others sit idle
-            child = Child(v, h, args, data, log_dir)
-            children[v] = child
-            results[v] = {"built": child.recv(), "reps": []}
-            b = results[v]["built"]
-            _log(f"h={h} {v}: built in {b['setup_s']:.1f}s (baseline RSS {b['baseline_kb'] / 1024:.0f} MB)")
-        for rep in range(args.reps):
-            order = VARIANTS[rep % 3 :] + VARIANTS[: rep % 3]  # rotate who goes first
-            for v in order:
-                r = children[v].send("run")
-                results[v]["reps"].append(r)
-                _log(f"h={h} rep {rep + 1}/{args.reps} {v}: {r['windows'] / r['seconds']:,.0f} windows/s")
-        for v in VARIANTS:
-            results[v]["done"] = children.pop(v).close()
+        for child in children.values():
+            child.recv()  # "loaded": TF imported, data loaded, waiting for "build"
+        for h in args.horizons:
+            for v in VARIANTS:  # one build at a time; the other children sit idle
+                b = children[h, v].send("build")
+                results[h][v] = {"built": b, "reps": []}
+                _log(f"h={h} {v}: built in {b['setup_s']:.1f}s (baseline RSS {b['baseline_kb'] / 1024:.0f} MB)")
+            for rep in range(args.reps):
+                order = VARIANTS[rep % 3 :] + VARIANTS[: rep % 3]  # rotate who goes first
+                for v in order:
+                    time.sleep(args.settle)  # let the previous variant's background threads go idle
+                    r = children[h, v].send("run")
+                    results[h][v]["reps"].append(r)
+                    _log(f"h={h} rep {rep + 1}/{args.reps} {v}: {r['windows'] / r['seconds']:,.0f} windows/s")
+            for v in VARIANTS:
+                results[h][v]["done"] = children.pop((h, v)).close()
     finally:
         for child in children.values():
             child.proc.kill()
+            child.proc.wait()
     return results
 
 
@@ -386,7 +400,11 @@ def main(argv=None) -> int:
     p.add_argument("--keras-batches", type=int, default=40, help="timed batches per rep for (a)")
     p.add_argument("--keras-warmup", type=int, default=5, help="untimed batches before (a)'s first rep")
     p.add_argument("--numpy-shuffle-buffer", type=int, default=0, help="0: the number of windows (full)")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds of idle before each timed run")
     p.add_argument("--consumer", choices=("python", "graph"), default="python")
+    p.add_argument(
+        "--impl", default="rnn_model.windowing:make_dataset", help="module:function to time as ours (for A/B runs)"
+    )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
@@ -404,10 +422,8 @@ def main(argv=None) -> int:
         data = Path(tmp)
         info = prepare_data(args.n_series, args.length, args.input_size, args.horizons, data)
         _log(f"panel: {info['n_series']} series x {args.length} points, windows {info['windows']}")
-        all_results, summary = {}, {}
-        for h in args.horizons:
-            all_results[h] = run_horizon(h, args, data, data)
-            summary[h] = summarise(h, all_results[h])
+        all_results = run_all(args, data, data)
+        summary = {h: summarise(h, all_results[h]) for h in args.horizons}
     m = machine()
     built = all_results[args.horizons[0]]["ours"]["built"]
     m.update(tf=built["tf"], keras=built["keras"])

@@ -142,7 +142,7 @@ def _report_predict(result: dict) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "sample-data":
-        from tasks.sample import write_sample_data
+        from rnn_model.sample import write_sample_data  # no Prefect or TensorFlow import: fast
 
         path = write_sample_data(args.out, n_series=args.n_series, length=args.length, freq=args.freq, seed=args.seed)
         print(f"sample data: {path}")

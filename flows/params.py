@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
+from urllib.parse import unquote
 
 from pydantic import AfterValidator, Field
 
@@ -27,9 +28,18 @@ def _model_name(value: str) -> str:
 
 
 def check_data_path(value: Optional[str]) -> Optional[str]:
-    """A local input path must exist; URLs (scheme://) are checked when read."""
-    if value is not None and "://" not in value and not Path(value).exists():
-        raise DataReadError(f"input not found: {value}; pass --data with a Parquet file or directory")
+    """A local input path (or ``file://`` URL) must exist; other URLs (``s3://...``) are accepted here and
+    checked when read (they may need credentials or network only the run has)."""
+    if value is None:
+        return value
+    local = value
+    if "://" in value:
+        scheme, rest = value.split("://", 1)
+        if scheme.lower() != "file":
+            return value
+        local = unquote(rest)
+    if not Path(local).exists():
+        raise DataReadError(f"input not found: {value}; pass --data with a Parquet file, directory or URL")
     return value
 
 

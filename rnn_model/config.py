@@ -148,13 +148,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training loop. batch_size=1 is the article's stochastic gradient descent; larger is mini-batch."""
+    """Training loop. batch_size=1 is the article's stochastic gradient descent; larger is mini-batch.
+
+    ``strategy``: ``default`` (one device), ``mirrored`` (``tf.distribute.MirroredStrategy``: every local
+    GPU, or every logical CPU device), ``multi_worker`` (``tf.distribute.MultiWorkerMirroredStrategy``,
+    the cluster taken from ``TF_CONFIG``). ``batch_size`` is always the global batch: each step's batch
+    is split across the replicas (a multiple of the replica count keeps the split even).
+    """
 
     epochs: int = 20
     batch_size: int = 256
     patience: int = 3
     seed: int = 42
     scaler: str = "standard"
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 10_000)
@@ -162,6 +169,7 @@ class TrainConfig:
         _check_int("patience", self.patience, 0, 10_000)
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_choice("scaler", self.scaler, ("standard", "robust", "none"))
+        _check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker"))
 
 
 @dataclass(frozen=True)

@@ -60,13 +60,16 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
         if diffs.size == 0:
             raise ConfigError("freq cannot be inferred: no series has two distinct ds values; pass freq")
         return str(int(np.gcd.reduce(diffs)))
-    ns = values.astype("datetime64[ns]").astype(np.int64)
-    diffs = np.diff(ns)[same]
-    diffs = diffs[diffs > 0]
-    if diffs.size == 0:
-        raise ConfigError("freq cannot be inferred: no series has two distinct timestamps; pass freq")
-    uniq, counts = np.unique(diffs, return_counts=True)
-    step = pd.Timedelta(int(uniq[np.argmax(counts)]))
+    ns = _as_ns(values)
+    steps = np.diff(ns)
+    step = _one_step(steps, same)
+    if step is None:  # irregular: the most common positive step
+        diffs = steps[same]
+        diffs = diffs[diffs > 0]
+        if diffs.size == 0:
+            raise ConfigError("freq cannot be inferred: no series has two distinct timestamps; pass freq")
+        step = _most_common(diffs)
+    step = pd.Timedelta(step)
     day = pd.Timedelta(days=1)
     if step < pd.Timedelta(days=28) and step != 7 * day:
         if step % day == pd.Timedelta(0):
@@ -78,7 +81,6 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
             return to_offset(step).freqstr
     # Calendar frequencies: let pandas name the rule from the longest gap-free run of one series.
     # Fix: runs used to be whole series, so one missing month anywhere made the inference fail.
-    steps = np.diff(ns)
     breaks = ~same | (steps <= 0) | (steps > 1.5 * step.value)  # new series, duplicate or gap
     first = np.flatnonzero(np.r_[True, breaks])
     lengths = np.diff(np.r_[first, len(values)])
@@ -116,7 +118,7 @@ class TimeGrid:
         if not _is_tick(off):
             return cls(freq, off.rollback(ts))
         if ds is not None:
-            ns = np.asarray(ds).astype("datetime64[ns]").astype(np.int64)
+            ns = _as_ns(ds)
             ts = ts - pd.Timedelta(_phase_shift(ns - ts.value, pd.Timedelta(off).value), "ns")
         return cls(freq, ts)
 
@@ -126,11 +128,12 @@ class TimeGrid:
         if isinstance(off, int):
             rel = np.asarray(ds, dtype=np.int64) - self.anchor
             return rel // off, rel % off == 0
-        ns = np.asarray(ds).astype("datetime64[ns]").astype(np.int64)
+        ns = _as_ns(ds)
         if _is_tick(off):
             step = pd.Timedelta(off).value
             rel = ns - pd.Timestamp(self.anchor).value
-            return rel // step, rel % step == 0
+            ticks, phase = np.divmod(rel, step)
+            return ticks, phase == 0
         end = pd.Timestamp(ns.max()) if ns.size else pd.Timestamp(self.anchor)
         grid = pd.date_range(self.anchor, end + off, freq=off).asi8  # [n_grid]
         ticks = np.searchsorted(grid, ns, side="right") - 1
@@ -151,6 +154,35 @@ class TimeGrid:
         return grid[ticks].astype("datetime64[ns]")
 
 
+def _as_ns(values) -> np.ndarray:
+    """int64 nanoseconds of timestamps, without a copy when they are datetime64[ns] already."""
+    return np.asarray(values).astype("datetime64[ns]", copy=False).view(np.int64)
+
+
+def _one_step(steps: np.ndarray, same: np.ndarray) -> int | None:
+    """The step when every step within a series is one and the same positive value (regular data: a
+    few passes, no sort), else None."""
+    n_same = int(np.count_nonzero(same))
+    if n_same == 0:
+        return None
+    first = steps[int(np.argmax(same))]
+    if first <= 0 or np.count_nonzero(same & (steps == first)) != n_same:
+        return None
+    return int(first)
+
+
+def _most_common(values: np.ndarray) -> int:
+    """The most frequent value (the smallest of equally frequent ones), as ``np.unique`` + ``argmax``.
+
+    Regular data has one value throughout (one step, one phase): checked in one pass, without the sort.
+    """
+    first = values[0]
+    if (values == first).all():
+        return int(first)
+    uniq, counts = np.unique(values, return_counts=True)
+    return int(uniq[np.argmax(counts)])
+
+
 def _phase_shift(rel: np.ndarray | None, step: int) -> int:
     """How far below ``ds_min`` the grid anchor lies so that the most common phase is on the grid.
 
@@ -160,8 +192,7 @@ def _phase_shift(rel: np.ndarray | None, step: int) -> int:
     """
     if rel is None or len(rel) == 0:
         return 0
-    phases, counts = np.unique(rel % step, return_counts=True)
-    phase = int(phases[np.argmax(counts)])
+    phase = _most_common(rel % step)
     return (step - phase) % step
 
 

@@ -1,14 +1,19 @@
 """All file input and output: Parquet reading (only the needed columns) and atomic writes.
 
 Atomic means: write to a temporary name in the same directory, flush to disk, then ``os.replace`` it
-into place, so a reader (or a crash) sees the old file or the new one, never half of one.
+into place, so a reader (or a crash) sees the old file or the new one, never half of one. A *set* of
+files (the parts of a predictions partition) is replaced as one unit by building it in a temporary
+sibling directory and swapping the two directories (:func:`atomic_write_parquet_set`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,52 +32,117 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_bytes",
     "atomic_directory",
+    "atomic_write_parquet_set",
     "read_json",
 ]
 
 
-def _parquet_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-    return files
+def _is_url(path: str | os.PathLike) -> bool:
+    return isinstance(path, str) and "://" in path
+
+
+def _hidden(relative: str) -> bool:
+    """Hidden or bookkeeping entries (``.tmp`` files, ``_SUCCESS``, ``_temporary/``), at any depth, are
+    skipped, as ``pyarrow.dataset`` discovery does."""
+    return any(part.startswith((".", "_")) for part in relative.replace("\\", "/").split("/") if part)
+
+
+def _filesystem(url: str):
+    """(pyarrow FileSystem, path inside it) for a URL.
+
+    ``file://`` and schemes pyarrow knows natively (``s3://``, ``gs://``, ``hdfs://``) use pyarrow's own
+    filesystems; a scheme with an installed fsspec implementation (``s3fs``, ``gcsfs``, ``adlfs``...) uses
+    that one (wrapped for pyarrow), which takes precedence so its credentials and options apply.
+    """
+    import pyarrow.fs as pafs
+
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("file", "local"):
+        try:
+            import fsspec
+            from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+            fs, inner = fsspec.core.url_to_fs(url)
+            return PyFileSystem(FSSpecHandler(fs)), inner
+        except (ImportError, ValueError):  # no fsspec implementation installed for the scheme
+            pass
+    try:
+        return pafs.FileSystem.from_uri(url)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataReadError(
+            f"cannot open {url} ({_first_line(exc)}); use a local path, a file:// URL, or install the "
+            f"fsspec filesystem for {scheme}:// (e.g. pip install s3fs for s3://)"
+        ) from None
+
+
+def _list_files(path: str | os.PathLike):
+    """(filesystem or None for local, root, [files]) of a file, directory or URL; raises DataReadError."""
+    import pyarrow.fs as pafs
+
+    if not _is_url(path):
+        local = Path(path)
+        if not local.exists():
+            raise DataReadError(f"input not found: {local}; pass --data with a Parquet file or directory")
+        if local.is_file():
+            return None, str(local), [(str(local), local.stat().st_size)]
+        files = sorted(
+            (str(p), p.stat().st_size) for p in local.rglob("*")
+            if p.is_file() and not _hidden(str(p.relative_to(local)))
+        )
+        return None, str(local), files
+    fs, root = _filesystem(str(path))
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
+        raise DataReadError(f"input not found: {path}; pass --data with a Parquet file or directory")
+    if info.type == pafs.FileType.File:
+        return fs, root, [(root, info.size)]
+    base = root.rstrip("/")
+    found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    files = sorted(
+        (f.path, f.size) for f in found
+        if f.type == pafs.FileType.File and not _hidden(f.path[len(base):].lstrip("/"))
+    )
+    return fs, base, files
 
 
 def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
-    """Read the id, time and target columns of a Parquet file or directory of Parquet files.
+    """Read the id, time and target columns of a Parquet file, a directory of Parquet files (hive
+    partitions such as ``region=eu/`` included, at any depth), or a URL (``file://``, ``s3://``, ...).
 
-    Column names are checked against the file schema first, so a missing column is reported before any
-    row is read. Extra columns are never read.
+    Rows of one series may be spread over several files, in any order: :func:`rnn_model.panel.build_panel`
+    sorts them by series and time. Column names are checked against the dataset schema first, so a
+    missing column is reported before any row is read. Extra columns (hive partition keys included) are
+    never read.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataReadError(f"input not found: {path}; pass --data with a Parquet file or directory")
-    files = _parquet_files(path)
+    fs, root, files = _list_files(path)
+    shown = path if _is_url(path) else Path(path)
     if not files:
-        raise DataReadError(f"no Parquet files in directory {path}; write the data as *.parquet files there")
-    for f in files:
-        if f.stat().st_size == 0:
+        raise DataReadError(f"no Parquet files in directory {shown}; write the data as *.parquet files there")
+    for f, size in files:
+        if size == 0:
             raise DataReadError(f"{f} is empty (0 bytes); re-export it as Parquet or remove it")
     wanted = [data.id_col, data.time_col, data.target_col]
     try:
-        dataset = pads.dataset([str(f) for f in files], format="parquet")
+        # hive partitioning: key=value directories become columns (a series id may live in the path)
+        dataset = pads.dataset([f for f, _ in files], filesystem=fs, format="parquet", partitioning="hive",
+                               partition_base_dir=root)
         schema = dataset.schema
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a plain OSError may be transient: let it retry
         raise DataReadError(
-            f"cannot read {path} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
+            f"cannot read {shown} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
             "(not CSV, not truncated) and that all files in a directory share one schema"
         ) from None
     missing = [c for c in wanted if c not in schema.names]
     if missing:
         raise DataReadError(
-            f"missing column(s) {missing} in {path} (found {schema.names}); rename them, or set "
+            f"missing column(s) {missing} in {shown} (found {schema.names}); rename them, or set "
             "id_col/time_col/target_col (--id-col/--time-col/--target-col) to the names used"
         )
     try:
         return dataset.to_table(columns=wanted)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataReadError(
-            f"cannot read {path} as Parquet ({_first_line(exc)}); the file may be truncated or corrupt: "
+            f"cannot read {shown} as Parquet ({_first_line(exc)}); the file may be truncated or corrupt: "
             "re-export it"
         ) from None
 
@@ -170,3 +240,107 @@ def atomic_directory(final: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- replacing a set of files
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_renameat2 = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries atomically (Linux ``renameat2(RENAME_EXCHANGE)``, ext4/xfs/btrfs/tmpfs).
+
+    Returns False where the platform or file system cannot (the caller falls back to two renames).
+    """
+    global _renameat2
+    if not sys.platform.startswith("linux"):
+        return False
+    if _renameat2 is None:
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28
+        except (AttributeError, OSError):
+            _renameat2 = False
+            return False
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        _renameat2 = fn
+    if _renameat2 is False:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_into_place(new: Path, final: Path, exchange: bool = True) -> None:
+    """Make ``new`` (a complete directory) be ``final``; what ``final`` held ends up under ``new``'s name
+    or a ``.old`` sibling, for the caller to delete.
+
+    With ``exchange`` (and a file system that supports it) one atomic swap: readers see the old set or
+    the new one. Otherwise two renames: between them (microseconds) ``final`` does not exist, so a reader
+    sees no rows for it, never a mix; a crash exactly there leaves the old set in ``.<name>.*.old``,
+    which the next write restores first (:func:`_recover`).
+    """
+    if not final.exists():
+        os.replace(new, final)
+        return
+    if exchange and _exchange(new, final):
+        return
+    old = new.with_name(new.name.removesuffix(".tmp") + ".old")
+    os.replace(final, old)
+    try:
+        os.replace(new, final)
+    except OSError:
+        os.replace(old, final)  # put the old set back
+        raise
+    os.replace(old, new)  # the caller removes ``new``: now the old set
+
+
+def _leftovers(final: Path) -> list[Path]:
+    return sorted(final.parent.glob(f".{final.name}.*.tmp")) + sorted(final.parent.glob(f".{final.name}.*.old"))
+
+
+def _recover(final: Path) -> None:
+    """A writer killed between the two renames of :func:`_swap_into_place` left no ``final`` and the old
+    set in a ``.old`` sibling: put it back (runs hold the store lock, so no writer is active now)."""
+    if final.exists():
+        return
+    olds = sorted(final.parent.glob(f".{final.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    if olds:
+        os.replace(olds[-1], final)
+
+
+def atomic_write_parquet_set(tables: dict[str, pa.Table], directory: str | os.PathLike,
+                             exchange: bool = True) -> list[Path]:
+    """Replace ``directory`` by exactly these Parquet files (name -> table), as one unit.
+
+    The files are written (and fsynced) into a temporary hidden sibling directory, which is then swapped
+    with ``directory`` (see :func:`_swap_into_place`); the previous set is deleted afterwards. Hidden
+    names (``.…tmp``/``.…old``) are ignored by ``pyarrow.dataset`` discovery, so readers of the parent never
+    see a partial set or two sets. On any error ``directory`` keeps its previous files. Leftovers of a
+    killed writer are removed by the next successful call. Callers serialise writers (the store lock).
+    """
+    final = Path(directory)
+    tmp = None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _recover(final)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        for name, table in tables.items():
+            with _temp_path(tmp / name) as part:
+                pq.write_table(table, part)
+        _fsync_dir(tmp)
+        _swap_into_place(tmp, final, exchange)
+        _fsync_dir(final.parent)
+    except OSError as exc:
+        raise _store_error(final, exc) from exc
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for stale in _leftovers(final):
+        shutil.rmtree(stale, ignore_errors=True)
+    return [final / name for name in tables]

@@ -1,11 +1,13 @@
 """What a run writes besides models: prediction partitions and reports, atomically, inside the store.
 
-    <store>/predictions/as_of=<label>/part-0.parquet   unique_id, ds, horizon_step, y_hat, model_version,
-                                                      as_of, created_at
-    <store>/reports/<run>/...                         backtests, metrics, plots
+    <store>/predictions/as_of=<label>/part-<k>.parquet  unique_id, ds, horizon_step, y_hat, model_version,
+                                                       as_of, created_at   (k: series group, 0 when
+                                                       the run is not partitioned)
+    <store>/reports/<run>/...                          backtests, metrics, plots
 
-Re-running the same ``as_of`` replaces that partition's file in one ``os.replace``: readers see the old
-rows or the new ones, never both and never half.
+Re-running the same ``as_of`` replaces that partition's whole set of part files as one unit (a directory
+swap, see :func:`rnn_model.io.atomic_write_parquet_set`): readers see the old rows or the new ones, never
+both, never half, and never a part left over from a run with another number of partitions.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import ConfigError, StoreError
-from .io import atomic_write_json, atomic_write_parquet
+from .io import atomic_write_json, atomic_write_parquet, atomic_write_parquet_set
 
-__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_path", "write_predictions", "write_backtest_report", "PREDICTION_COLUMNS"]
+__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_dir", "prediction_path", "write_predictions",
+           "write_prediction_parts", "write_backtest_report", "PREDICTION_COLUMNS"]
 
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 _LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
@@ -74,16 +77,19 @@ def as_of_range(start: str, end: str, every: str = "D") -> list[str]:
     return [s.strftime("%Y-%m-%d") if s == s.normalize() else s.isoformat() for s in stamps]
 
 
-def prediction_path(store: str | Path, label: str) -> Path:
-    path = Path(store) / "predictions" / f"as_of={label}" / "part-0.parquet"
+def prediction_dir(store: str | Path, label: str) -> Path:
+    path = Path(store) / "predictions" / f"as_of={label}"
     root = (Path(store) / "predictions").resolve()
     if root not in path.resolve().parents:
         raise StoreError(f"prediction path {path} escapes the store {store}")
     return path
 
 
-def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Path:
-    """Write one as_of partition atomically (replacing a previous run's file). Refuses non-finite values."""
+def prediction_path(store: str | Path, label: str, part: int = 0) -> Path:
+    return prediction_dir(store, label) / f"part-{int(part)}.parquet"
+
+
+def _prediction_table(frame: pd.DataFrame) -> pa.Table:
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"prediction frame lacks columns {missing}")
@@ -93,11 +99,21 @@ def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Pat
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     # pandas 3 strings become large_string; plain string matches the hive partition key ``as_of``, so
     # ``pyarrow.dataset(<store>/predictions, partitioning="hive")`` reads all partitions as one table.
-    table = table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))
-    path = atomic_write_parquet(table, prediction_path(store, label))
-    for stale in path.parent.glob(".*.tmp"):  # left by a writer that was killed; runs hold the store lock
-        stale.unlink(missing_ok=True)
-    return path
+    return table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))
+
+
+def write_prediction_parts(parts: dict[int, pd.DataFrame], store: str | Path, label: str) -> list[Path]:
+    """Write one as_of partition as ``part-<k>.parquet`` files, replacing every file a previous run wrote
+    for it in one swap. Refuses non-finite values (before anything is written)."""
+    if not parts:
+        raise ValueError("no prediction parts to write")
+    tables = {f"part-{int(k)}.parquet": _prediction_table(frame) for k, frame in sorted(parts.items())}
+    return atomic_write_parquet_set(tables, prediction_dir(store, label))
+
+
+def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Path:
+    """Write one as_of partition (a single ``part-0.parquet``) atomically, replacing a previous run's files."""
+    return write_prediction_parts({0: frame}, store, label)[0]
 
 
 def write_backtest_report(forecasts: pd.DataFrame, scores, store: str | Path, run_name: str) -> Path:

@@ -25,6 +25,10 @@ class Forecaster:
         self.config = config
         self._fn = None
 
+    def __getstate__(self) -> dict:
+        # Picklable (sent to Dask workers): the Keras model pickles itself; the compiled function is rebuilt.
+        return {**self.__dict__, "_fn": None}
+
     def _compiled(self):
         if self._fn is None:
             import tensorflow as tf

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_sample_panel"]
+__all__ = ["make_sample_panel", "write_sample_data"]
 
 
 def make_sample_panel(
@@ -43,3 +45,13 @@ def make_sample_panel(
             "y": y.reshape(-1).astype(np.float64),  # [n_series * length]
         }
     )
+
+
+def write_sample_data(path: str | Path, **kwargs) -> Path:
+    """Write ``make_sample_panel(**kwargs)`` to ``path`` as Parquet, atomically (no Prefect needed)."""
+    import pyarrow as pa
+
+    from .io import atomic_write_parquet
+
+    frame = make_sample_panel(**kwargs)
+    return atomic_write_parquet(pa.Table.from_pandas(frame, preserve_index=False), path)

@@ -58,17 +58,19 @@ def config_for_model(model_config: ForecastConfig, user_config: ForecastConfig) 
 
 
 def prediction_frame(
-    panel: Panel, forecaster: Forecaster | None, version: str | None, config: ForecastConfig, label: str
+    panel: Panel, forecaster: Forecaster | None, version: str | None, config: ForecastConfig, label: str,
+    created_at: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """The predictions partition: model forecasts where the model covers a series, seasonal naive
-    (``model_version="seasonal_naive"``) where there is no model or it cannot cover the series."""
+    (``model_version="seasonal_naive"``) where there is no model or it cannot cover the series.
+    ``created_at``: one time for every part of a run (default: now)."""
     if forecaster is None:
         frame = future_frame(panel, None, None, config)
     else:
         frame, _ = forecaster.forecast_future(panel)
     frame["model_version"] = np.where(frame.pop("source") == "model", version or "", SEASONAL_NAIVE)
     frame["as_of"] = label
-    frame["created_at"] = pd.Timestamp(dt.datetime.now(dt.timezone.utc))
+    frame["created_at"] = created_at if created_at is not None else pd.Timestamp(dt.datetime.now(dt.timezone.utc))
     return frame
 
 

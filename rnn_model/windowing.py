@@ -2,9 +2,10 @@
 
 A window is one int64: the buffer slot of its first input. Its inputs are the ``input_size`` slots from
 there and its targets the ``horizon`` slots after them. Windows are never materialised: the tf.data
-pipeline shuffles the starts (seeded, reshuffled every epoch), batches them, and gathers
-``[batch, input_size, 1]`` inputs and ``[batch, horizon]`` targets with one ``tf.gather`` per batch.
-Memory stays O(rows): the buffer, its scaled copy and one int64 per window.
+pipeline shuffles the starts (seeded, reshuffled every epoch), batches them, and gathers each batch's
+``[batch, input_size + horizon]`` block with one ``tf.gather``, split into ``[batch, input_size, 1]``
+inputs and ``[batch, horizon]`` targets. Memory stays O(rows): the buffer, its scaled copy and one int64
+per window (int32 inside the tf.data pipeline; see ``benchmarks/windowing.py``).
 """
 
 from __future__ import annotations
@@ -109,18 +110,24 @@ def make_dataset(
     """
     import tensorflow as tf
 
+    starts = np.asarray(starts)  # [n_windows]
     n = len(starts)
     steps = -(-n // batch_size)
     full = (n // batch_size) * batch_size
-    buf = tf.constant(buffer, dtype=tf.float32)  # [n_slots]
-    starts_t = tf.constant(starts, dtype=tf.int64)  # [n_windows]
-    input_offsets = tf.range(input_size, dtype=tf.int64)  # [input_size]
-    target_offsets = tf.range(input_size, input_size + horizon, dtype=tf.int64)  # [horizon]
+    # Index arithmetic in int32 whenever every slot index fits (short of 2**31 slots): it halves the
+    # resident starts, each epoch's permutation and each batch's index matrix. stateless_shuffle draws
+    # the same permutation whatever the dtype, so batches are bit-identical to int64 indexing. Starts
+    # outside the buffer stay int64 (no silent wrap-around): tf.gather rejects them as before.
+    in_range = n == 0 or (starts.min() >= 0 and starts.max() < len(buffer))
+    index_dtype = np.int32 if in_range and len(buffer) <= np.iinfo(np.int32).max else np.int64
+    buf = tf.constant(np.asarray(buffer, dtype=np.float32))  # [n_slots]
+    starts_t = tf.constant(np.asarray(starts, dtype=index_dtype))  # [n_windows]
+    span_offsets = tf.range(input_size + horizon, dtype=starts_t.dtype)  # [input_size + horizon]
 
     def batches(order):
         ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch_size]))  # [steps, batch]
         if n > full:
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full:]))  # [n - full]: the partial batch
         return ds
 
     if seed is None:
@@ -133,9 +140,8 @@ def make_dataset(
         ds = tf.data.Dataset.range(epochs).flat_map(epoch_batches)
 
     def gather(idx):  # idx: [batch]
-        x = tf.gather(buf, idx[:, None] + input_offsets)[..., None]  # [batch, input_size, 1]
-        y = tf.gather(buf, idx[:, None] + target_offsets)  # [batch, horizon]
-        return x, y
+        block = tf.gather(buf, idx[:, None] + span_offsets)  # [batch, input_size + horizon]: the one gather
+        return block[:, :input_size, None], block[:, input_size:]  # [batch, input_size, 1], [batch, horizon]
 
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE), steps

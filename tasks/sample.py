@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
 from prefect import get_run_logger, task
 
-from rnn_model.io import atomic_write_parquet
-from rnn_model.sample import make_sample_panel
+from rnn_model.sample import write_sample_data
 
 from ._options import IO_RETRY
 
 __all__ = ["sample_data_path", "write_sample_data"]
-
-
-def write_sample_data(path: str | Path, **kwargs) -> Path:
-    frame = make_sample_panel(**kwargs)
-    return atomic_write_parquet(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
 @task(name="sample-data", **IO_RETRY)
