@@ -7,7 +7,9 @@ Every deployment allows one run at a time; a run that comes due while the previo
 cancelled rather than queued (CANCEL_NEW), so late runs never pile up.
 Settings come from the environment: RNN_FORECAST_STORE (default ./store), RNN_FORECAST_DATA (default:
 the embedded sample panel), RNN_FORECAST_MODEL (default "default"), and the cron expressions
-RNN_FORECAST_TRAIN_CRON / RNN_FORECAST_PREDICT_CRON (UTC).
+RNN_FORECAST_TRAIN_CRON / RNN_FORECAST_PREDICT_CRON (UTC). Scale-out (docs/scaling.md):
+RNN_FORECAST_PARTITIONS (groups of series validated and forecast in parallel), RNN_FORECAST_TASK_RUNNER
+(thread | dask) and RNN_FORECAST_DASK_ADDRESS (tcp://host:8786; unset: a temporary local cluster per run).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "f
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
 
 from flows.predict import predict  # noqa: E402
+from flows.runners import with_task_runner  # noqa: E402
 from flows.train import train  # noqa: E402
 
 __all__ = ["build_deployments", "TRAIN_DEPLOYMENT", "PREDICT_DEPLOYMENT"]
@@ -41,8 +44,15 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
     env = dict(os.environ if env is None else env)
     store = env.get("RNN_FORECAST_STORE", str(Path.cwd() / "store"))
     common = {"store": store, "data": env.get("RNN_FORECAST_DATA"), "model_name": env.get("RNN_FORECAST_MODEL", "default")}
+    if env.get("RNN_FORECAST_PARTITIONS"):
+        common["partitions"] = int(env["RNN_FORECAST_PARTITIONS"])
+    runner, address = env.get("RNN_FORECAST_TASK_RUNNER", "thread"), env.get("RNN_FORECAST_DASK_ADDRESS") or None
+    train_flow, predict_flow = train, predict
+    if runner != "thread" or address:  # the served flows run their mapped tasks there (no nested subflow)
+        common.update(task_runner=runner, dask_address=address)
+        train_flow, predict_flow = with_task_runner(train, runner, address), with_task_runner(predict, runner, address)
     return [
-        train.to_deployment(
+        train_flow.to_deployment(
             name=TRAIN_DEPLOYMENT,
             cron=env.get("RNN_FORECAST_TRAIN_CRON", "0 2 * * *"),  # 02:00 UTC daily
             parameters={**common, "margin": 0.01},
@@ -50,7 +60,7 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
             tags=["rnn-forecast", "retrain"],
             description="Retrain on the latest data; promote the challenger only if it wins on held-out windows.",
         ),
-        predict.to_deployment(
+        predict_flow.to_deployment(
             name=PREDICT_DEPLOYMENT,
             cron=env.get("RNN_FORECAST_PREDICT_CRON", "30 3 * * *"),  # 03:30 UTC daily, after retraining
             parameters=common,

@@ -1,22 +1,25 @@
-"""Backtest a stored model (the champion by default) over rolling origins, without refitting."""
+"""Backtest a stored model (the champion by default) over rolling origins, without refitting; each group
+of series is backtested by a mapped task and the groups are scored together."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Optional
 
-from prefect import flow
+from prefect import flow, unmapped
 from pydantic import Field
 
 from rnn_model.config import ForecastConfig
-from rnn_model.stages import config_for_model
 from rnn_model.errors import RegistryError
-from tasks.data import load_table, validate_data
-from tasks.evaluation import run_backtest, write_report
+from rnn_model.stages import config_for_model
+from tasks.data import load_table
+from tasks.evaluation import backtest_group, score_backtest, write_report
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
-from .params import AsOf, DataPath, ModelName, Version
+from .params import AsOf, DataPath, ModelName, Partitions, Version
+from .partitioned import validate_groups
+from .runners import TaskRunnerName, runs_on, with_task_runner
 
 __all__ = ["backtest"]
 
@@ -30,14 +33,23 @@ def backtest(
     model_name: ModelName = "default",
     model_version: Version = None,
     n_windows: Annotated[int, Field(ge=1, le=1000)] = 4,
+    partitions: Partitions = 1,
+    task_runner: TaskRunnerName = "thread",
+    dask_address: Optional[str] = None,
 ) -> dict:
+    if not runs_on(task_runner, dask_address):
+        return with_task_runner(backtest, task_runner, dask_address)(
+            data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
+            n_windows=n_windows, partitions=partitions, task_runner=task_runner, dask_address=dask_address)
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")
     config = config_for_model(bundle.forecaster.config, config)
     table = load_table(data or sample_data_path(store), config.data)
-    panel, _, _ = validate_data(table, config, as_of, "predict", model_name)
-    forecasts, scores = run_backtest(bundle, panel, n_windows, model_name)
+    groups, _, _, _ = validate_groups(table, config, as_of, "predict", model_name, partitions)
+    del table
+    results = [f.result() for f in backtest_group.map(groups, unmapped(bundle), unmapped(n_windows))]
+    forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     folder = write_report(forecasts, scores, store, run_name)
     return {"report": folder, "model_version": version, "metrics": scores.overall.reset_index().to_dict("records")}

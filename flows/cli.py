@@ -40,11 +40,13 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "batch_size": ("train", "batch_size", int),
     "seed": ("train", "seed", int),
     "scaler": ("train", "scaler", str),
+    "strategy": ("train", "strategy", str),
 }
 
 
 def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
-    p.add_argument("--data", help="Parquet file or directory (default: the embedded sample panel)")
+    p.add_argument("--data", help="Parquet file, directory (hive partitions too) or URL such as file:///data/panel "
+                   "or s3://bucket/panel/ (default: the embedded sample panel)")
     p.add_argument("--store", default="store", help="output store directory (default: ./store)")
     p.add_argument("--model-name", default="default", help="model name in the registry (default: default)")
     p.add_argument("--as-of", help="use data with ds <= AS_OF and label outputs with it (default: now)")
@@ -52,6 +54,13 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--id-col", help="series id column (default: unique_id)")
     p.add_argument("--time-col", help="time column, timestamp or integer (default: ds)")
     p.add_argument("--target-col", help="value column (default: y)")
+    p.add_argument("--partitions", type=int, default=1,
+                   help="groups of series (crc32 of the id) validated and forecast in parallel (default: 1)")
+    p.add_argument("--task-runner", choices=["thread", "dask"], default="thread",
+                   help="where the per-group tasks run: thread (default) or dask (needs the [dask] extra)")
+    p.add_argument("--dask-address", metavar="ADDRESS",
+                   help="Dask scheduler, e.g. tcp://host:8786 (default with --task-runner dask: a temporary "
+                   "local cluster on 127.0.0.1)")
     if not model_options:
         return
     p.add_argument("--horizon", type=int, help="steps to forecast (default: by freq, e.g. 24 hourly, 14 daily)")
@@ -86,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, model_options=True)
         p.add_argument("--margin", type=float, default=0.01, help="relative MASE margin to beat the champion (default: 0.01)")
         p.add_argument("--force-promote", action="store_true", help="make the new model champion regardless")
+        p.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+                       help="training distribution: default (one device), mirrored (all local devices), "
+                       "multi_worker (cluster from TF_CONFIG); --batch-size is the global batch")
     train.add_argument("--rollback-to", metavar="VERSION", help="only point the champion back at VERSION (e.g. v0002)")
     predict = sub.add_parser("predict", help="forecast with the champion and write predictions Parquet")
     _common(predict, model_options=True)
@@ -151,30 +163,48 @@ def _run(args: argparse.Namespace) -> None:
 
     config = config_from_args(args)  # ConfigError here: before Prefect or TensorFlow start
     check_data_path(args.data)
+    _check_scale_options(args)
     if not args.debug:
         _hide_user_error_tracebacks()
-    common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name)
-    if args.command == "run":
-        from flows.pipeline import pipeline
+    from flows.runners import reachable_api, with_task_runner
 
-        result = pipeline(**common, margin=args.margin, force_promote=args.force_promote)
-        _report_train(result["train"], args.store)
-        _report_predict(result["predict"])
-    elif args.command == "train":
-        from flows.train import train
+    common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name,
+                  partitions=args.partitions, task_runner=args.task_runner, dask_address=args.dask_address)
+    with reachable_api(args.task_runner):
+        if args.command == "run":
+            from flows.pipeline import pipeline
 
-        result = train(**common, margin=args.margin, force_promote=args.force_promote, rollback_to=args.rollback_to)
-        _report_train(result, args.store)
-    elif args.command == "predict":
-        from flows.predict import predict
+            result = pipeline(**common, margin=args.margin, force_promote=args.force_promote)
+            _report_train(result["train"], args.store)
+            _report_predict(result["predict"])
+        elif args.command == "train":
+            from flows.train import train
 
-        _report_predict(predict(**common, model_version=args.model_version))
-    elif args.command == "backtest":
-        from flows.backtest import backtest
+            result = with_task_runner(train, args.task_runner, args.dask_address)(
+                **common, margin=args.margin, force_promote=args.force_promote, rollback_to=args.rollback_to)
+            _report_train(result, args.store)
+        elif args.command == "predict":
+            from flows.predict import predict
 
-        result = backtest(**common, model_version=args.model_version, n_windows=args.n_windows)
-        print(f"backtest of {result['model_version']}: {result['report']}")
-        _print_metrics(result["metrics"])
+            _report_predict(with_task_runner(predict, args.task_runner, args.dask_address)(
+                **common, model_version=args.model_version))
+        elif args.command == "backtest":
+            from flows.backtest import backtest
+
+            result = with_task_runner(backtest, args.task_runner, args.dask_address)(
+                **common, model_version=args.model_version, n_windows=args.n_windows)
+            print(f"backtest of {result['model_version']}: {result['report']}")
+            _print_metrics(result["metrics"])
+
+
+def _check_scale_options(args: argparse.Namespace) -> None:
+    """Refused before Prefect starts: a bad partition count, a Dask address without Dask, a missing extra."""
+    from flows.runners import check_task_runner
+    from rnn_model.errors import ConfigError
+
+    if not 1 <= args.partitions <= 4096:
+        raise ConfigError(f"partitions={args.partitions} is invalid: must be an integer between 1 and 4096")
+    check_task_runner(args.task_runner, args.dask_address)  # ConfigError naming the fix
 
 
 def _is_user_error(exc: BaseException) -> bool:

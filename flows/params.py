@@ -13,7 +13,7 @@ from rnn_model.config import check_name
 from rnn_model.errors import DataReadError
 from rnn_model.outputs import as_of_label
 
-__all__ = ["AsOf", "DataPath", "ModelName", "Margin", "Version", "check_data_path"]
+__all__ = ["AsOf", "DataPath", "ModelName", "Margin", "Partitions", "Version", "check_data_path"]
 
 
 def _as_of(value: Optional[str]) -> Optional[str]:
@@ -62,3 +62,5 @@ AsOf = Annotated[Optional[str], AfterValidator(_as_of)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
 Version = Annotated[Optional[str], AfterValidator(_version)]
 Margin = Annotated[float, Field(ge=0.0, lt=1.0)]
+# groups of series validated and forecast in parallel (crc32(unique_id) mod partitions); 1 = not split
+Partitions = Annotated[int, Field(ge=1, le=4096)]

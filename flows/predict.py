@@ -1,20 +1,27 @@
-"""The prediction flow: ingest the latest data -> load the champion -> forecast -> write Parquet."""
+"""The prediction flow: ingest the latest data -> load the champion -> forecast each group of series
+(mapped tasks) -> write the partition's parts as one unit."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Optional
 
-from prefect import flow
+import pandas as pd
+from prefect import flow, unmapped
 
 from rnn_model.config import ForecastConfig
-from rnn_model.stages import config_for_model
 from rnn_model.outputs import as_of_label
 from rnn_model.registry import store_lock
-from tasks.data import load_table, validate_data
-from tasks.prediction import forecast, publish_plot, write_partition
+from rnn_model.stages import config_for_model
+from tasks.data import load_table
+from tasks.prediction import fallback_series, forecast_group, publish_plot, report_fallback, write_partitions
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
-from .params import AsOf, DataPath, ModelName, Version
+from .params import AsOf, DataPath, ModelName, Partitions, Version
+from .partitioned import validate_groups
+from .runners import TaskRunnerName, runs_on, with_task_runner
 
 __all__ = ["predict"]
 
@@ -27,20 +34,44 @@ def predict(
     as_of: AsOf = None,
     model_name: ModelName = "default",
     model_version: Version = None,
+    partitions: Partitions = 1,
+    task_runner: TaskRunnerName = "thread",
+    dask_address: Optional[str] = None,
 ) -> dict:
     """Forecast every series after its last observation (up to ``as_of``) with the champion (or
-    ``model_version``) and write ``predictions/as_of=<date>/``. Without a champion, or for series the
-    model cannot cover, seasonal-naive forecasts are written and labelled ``seasonal_naive``."""
+    ``model_version``) and write ``predictions/as_of=<date>/part-<k>.parquet``. Without a champion, or
+    for series the model cannot cover, seasonal-naive forecasts are written and labelled
+    ``seasonal_naive``. ``partitions``: groups of series validated and forecast in parallel on
+    ``task_runner`` (``thread``, or ``dask`` at ``dask_address`` / a temporary local cluster)."""
+    if not runs_on(task_runner, dask_address):
+        return with_task_runner(predict, task_runner, dask_address)(
+            data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
+            partitions=partitions, task_runner=task_runner, dask_address=dask_address)
     with store_lock(store):
         label = as_of_label(as_of)
+        created_at = pd.Timestamp(dt.datetime.now(dt.timezone.utc))
         version, bundle = load_model(store, model_name, model_version)
         if bundle is not None:  # the model decides horizon, input size and freq; the data its column names
             config = config_for_model(bundle.forecaster.config, config)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
-        panel, _, resolved = validate_data(table, config, as_of, "predict", model_name)
-        frame = forecast(panel, bundle, version, resolved, label, model_name)
-        out = write_partition(frame, store, label)
-        publish_plot(panel, frame, model_name)
-        fallback = sorted(frame.loc[frame.model_version == "seasonal_naive", "unique_id"].unique())
-        return {"predictions": out, "rows": len(frame), "model_version": version, "fallback_series": fallback}
+        groups, outcomes, _, resolved = validate_groups(table, config, as_of, "predict", model_name, partitions)
+        del table
+        futures = forecast_group.map(groups, unmapped(bundle), unmapped(version), unmapped(resolved),
+                                     unmapped(label), unmapped(created_at))
+        parts = dict(f.result() for f in futures)
+        paths = write_partitions(parts, store, label)
+        n_series = sum(o.panel.n_series for o in outcomes)
+        fallback = fallback_series(parts.values())
+        if fallback:
+            report_fallback(fallback, n_series, bundle is not None, model_name)
+        publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name)
+        return {
+            "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),
+            "parts": paths,
+            "rows": sum(len(f) for f in parts.values()),
+            "model_version": version,
+            "fallback_series": fallback,
+            "partitions": len(paths),
+        }
+

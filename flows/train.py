@@ -1,20 +1,25 @@
-"""The retraining flow: ingest -> validate -> window -> train -> evaluate -> register -> promote."""
+"""The retraining flow: ingest -> validate (per group of series) -> window -> train -> evaluate ->
+register -> promote."""
 
 from __future__ import annotations
 
+from typing import Optional
 
 from prefect import flow, get_run_logger
 
 from rnn_model.config import ForecastConfig
+from rnn_model.partitions import merge_panels
 from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
-from tasks.data import load_table, validate_data
+from tasks.data import load_table
 from tasks.evaluation import comparable, evaluate_models
 from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
-from tasks.training import build_windows, train_model
+from tasks.training import build_windows, prepare_strategy, train_model
 
-from .params import AsOf, DataPath, Margin, ModelName, Version
+from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version
+from .partitioned import validate_groups
+from .runners import TaskRunnerName, runs_on, with_task_runner
 
 __all__ = ["train"]
 
@@ -29,24 +34,44 @@ def train(
     margin: Margin = 0.01,
     force_promote: bool = False,
     rollback_to: Version = None,
+    partitions: Partitions = 1,
+    task_runner: TaskRunnerName = "thread",
+    dask_address: Optional[str] = None,
 ) -> dict:
     """Train a challenger on data up to ``as_of`` and promote it if it beats the champion and seasonal
     naive on the same held-out windows. ``rollback_to=vNNNN`` only moves the champion pointer back.
-    ``data=None`` uses the embedded sample panel."""
+    ``data=None`` uses the embedded sample panel. ``partitions``: groups of series validated in parallel
+    on ``task_runner``; the model is one global model, trained in this process (``config.train.strategy``
+    spreads it over devices or machines)."""
+    if not runs_on(task_runner, dask_address):
+        return with_task_runner(train, task_runner, dask_address)(
+            data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
+            force_promote=force_promote, rollback_to=rollback_to, partitions=partitions, task_runner=task_runner,
+            dask_address=dask_address)
     with store_lock(store):
         if rollback_to:
             return {"champion": rollback(store, model_name, rollback_to), "promoted": False, "rollback": True}
+        if config.train.strategy != "default":
+            prepare_strategy(config.train.strategy)  # before anything initialises TensorFlow (multi_worker)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
-        panel, report, resolved = validate_data(table, config, as_of, "train", model_name)
+        _, outcomes, report, resolved = validate_groups(table, config, as_of, "train", model_name, partitions)
+        del table
+        panel = merge_panels([o.panel for o in outcomes])
         plan = build_windows(panel, resolved)
         champion_version, champion, champion_problem = load_champion(store, model_name)
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
         decision = promotion_decision(forecasts, scores, margin, notes=[champion_problem] if champion_problem else [])
+        if not result.extra.get("chief", True):  # multi_worker: only the chief writes to the store
+            get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
+            return {"version": None, "promoted": False, "reasons": ["not the chief worker: nothing registered"],
+                    "champion": champion_version, "metrics": scores.overall.reset_index().to_dict("records"),
+                    "model_dir": None}
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
                 "n_series": panel.n_series, "champion_at_training": champion_version,
-                "champion_compared": comparable(champion, resolved)}
+                "champion_compared": comparable(champion, resolved), "partitions": partitions,
+                "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1)}
         version = register_challenger(store, model_name, result, scores.to_dict(), meta)
         promoted = promote(store, model_name, version, decision, force_promote)
         get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")

@@ -15,7 +15,7 @@ from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
 from .panel import Panel
 
-__all__ = ["backtest", "score", "Scores", "evaluate"]
+__all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales"]
 
 METRICS = ["mae", "rmse", "smape", "mase"]
 
@@ -117,11 +117,17 @@ def score(forecasts: pd.DataFrame, scales: pd.Series) -> Scores:
     return Scores(overall=overall, per_series=per_series, per_step=per_step)
 
 
+def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = None) -> pd.Series:
+    """MASE denominators by unique_id: each series' in-sample seasonal-naive MAE before the evaluated
+    horizons. Per series, so groups of series can be backtested apart and scored together."""
+    n_windows = n_windows or config.window.test_windows
+    upto = panel.lengths.astype(np.int64) - config.window.horizon * n_windows
+    scale = seasonal_naive_scale(panel, upto, config.data.season_length)
+    return pd.Series(scale, index=panel.ids.astype(str))
+
+
 def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig, n_windows: int | None = None):
     """Backtest + scores on the held-out test windows (the last ``test_windows`` horizons)."""
     n_windows = n_windows or config.window.test_windows
     forecasts = backtest(forecasters, panel, config, n_windows)
-    upto = panel.lengths.astype(np.int64) - config.window.horizon * n_windows
-    scale = seasonal_naive_scale(panel, upto, config.data.season_length)
-    scales = pd.Series(scale, index=panel.ids.astype(str))
-    return forecasts, score(forecasts, scales)
+    return forecasts, score(forecasts, mase_scales(panel, config, n_windows))

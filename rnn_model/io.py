@@ -122,11 +122,16 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
         if size == 0:
             raise DataReadError(f"{f} is empty (0 bytes); re-export it as Parquet or remove it")
     wanted = [data.id_col, data.time_col, data.target_col]
+    paths = [f for f, _ in files]
     try:
-        # hive partitioning: key=value directories become columns (a series id may live in the path)
-        dataset = pads.dataset([f for f, _ in files], filesystem=fs, format="parquet", partitioning="hive",
-                               partition_base_dir=root)
+        dataset = pads.dataset(paths, filesystem=fs, format="parquet")
         schema = dataset.schema
+        if any(c not in schema.names for c in wanted) and any("=" in p[len(root):] for p in paths):
+            # hive partitioning: key=value directories become columns (e.g. unique_id=s1/part-0.parquet).
+            # Only when the files lack a needed column: partition keys are otherwise never read.
+            dataset = pads.dataset(paths, filesystem=fs, format="parquet", partitioning="hive",
+                                   partition_base_dir=root)
+            schema = dataset.schema
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a plain OSError may be transient: let it retry
         raise DataReadError(
             f"cannot read {shown} as Parquet ({_first_line(exc)}); check the file is complete Parquet "

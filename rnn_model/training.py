@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ForecastConfig
+from .distribute import get_strategy, is_chief, replicas
 from .errors import DataValidationError
 from .model import build_model
 from .panel import Panel
@@ -84,6 +85,7 @@ def train(
     plan = plan or plan_windows(panel, config)
     target_h = w.horizon if config.model.head == "direct" else 1
 
+    strategy = get_strategy(tr.strategy)  # None by default; multi_worker must exist before TF initialises
     set_seed(tr.seed)
     scaler = fit_scaler(panel, plan.train_end, tr.scaler)
     buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
@@ -92,7 +94,18 @@ def train(
     if len(plan.val_starts):
         validation = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
 
-    model = build_model(config.model, w.input_size, w.horizon)
+    if strategy is None:
+        model = build_model(config.model, w.input_size, w.horizon)
+    else:
+        # Each element of the dataset is one global batch; the strategy splits it across the replicas.
+        # Across workers, every worker builds the same seeded dataset and takes its share of each batch.
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+        with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
+            model = build_model(config.model, w.input_size, w.horizon)
     monitor = "val_loss" if validation is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
     fit = model.fit(
@@ -113,4 +126,5 @@ def train(
         n_train_windows=int(len(plan.train_starts)),
         n_val_windows=int(len(plan.val_starts)),
         seconds=time.perf_counter() - t0,
+        extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy)},
     )

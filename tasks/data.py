@@ -1,4 +1,6 @@
-"""Ingest tasks: read the Parquet input (I/O, retried) and validate it (pure, reported in the UI)."""
+"""Ingest tasks: read the Parquet input (I/O, retried), split it into groups of series, validate each
+group (a mapped task: in parallel on the flow's task runner), and combine the groups' reports into one
+data-quality report (in the UI) before anything expensive runs."""
 
 from __future__ import annotations
 
@@ -8,13 +10,12 @@ from prefect.artifacts import create_markdown_artifact
 
 from rnn_model.config import DataConfig, ForecastConfig
 from rnn_model.io import read_long_table
-from rnn_model.panel import Panel
+from rnn_model.partitions import PartitionOutcome, combine_outcomes, split_table, validate_partition
 from rnn_model.schema import ValidationReport
-from rnn_model.stages import validate
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["load_table", "validate_data"]
+__all__ = ["load_table", "split_data", "validate_group", "data_quality"]
 
 
 @task(name="load-data", **IO_RETRY)
@@ -24,13 +25,39 @@ def load_table(data_path: str, data: DataConfig) -> pa.Table:
     return table
 
 
+@task(name="partition-data", **COMPUTE)
+def split_data(table: pa.Table, data: DataConfig, partitions: int) -> list[tuple[int, pa.Table]]:
+    """Whole series per group: ``crc32(unique_id) mod partitions`` (see rnn_model.partitions)."""
+    groups = split_table(table, data.id_col, partitions)
+    if partitions > 1:
+        sizes = ", ".join(f"{k}: {t.num_rows}" for k, t in groups)
+        get_run_logger().info("%d rows in %d non-empty groups of series (rows per group: %s)",
+                              table.num_rows, len(groups), sizes)
+    return groups
+
+
 @task(name="validate-data", **COMPUTE)
-def validate_data(
-    table: pa.Table, config: ForecastConfig, as_of: str | None, purpose: str, model_name: str
-) -> tuple[Panel, ValidationReport, ForecastConfig]:
+def validate_group(group: tuple[int, pa.Table], config: ForecastConfig, as_of: str | None,
+                   purpose: str) -> PartitionOutcome:
+    """Validate one group; data problems come back in the outcome (reported together by data_quality)."""
+    index, table = group
+    outcome = validate_partition(index, table, config, as_of=as_of, purpose=purpose)
+    if outcome.panel is not None:
+        get_run_logger().info("group %d: %d rows -> %d series, %d slots", index, table.num_rows,
+                              outcome.panel.n_series, len(outcome.panel.values))
+    return outcome
+
+
+@task(name="data-quality", **COMPUTE)
+def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
+                 ) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
+    """Every problem of every group in one report (log and UI artifact); raises if any is an error.
+
+    Returns the groups with series left, the report and the config resolved for the data's freq.
+    """
     logger = get_run_logger()
     try:
-        panel, report, resolved = validate(table, config, as_of=as_of, purpose=purpose)
+        kept, report, resolved = combine_outcomes(outcomes)
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
@@ -42,7 +69,9 @@ def validate_data(
     for p in report.problems:
         if p.action not in ("info",):
             logger.warning("data: %s %s x%d (%s): %s", p.unique_id, p.problem, p.count, p.example, p.action)
-    logger.info("panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d",
-                panel.n_series, len(panel.values), panel.freq, resolved.window.input_size,
-                resolved.window.horizon, resolved.data.season_length)
-    return panel, report, resolved
+    n_series = sum(o.panel.n_series for o in kept)
+    n_slots = sum(len(o.panel.values) for o in kept)
+    logger.info("panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d%s",
+                n_series, n_slots, resolved.data.freq, resolved.window.input_size, resolved.window.horizon,
+                resolved.data.season_length, f"; {len(kept)} groups" if len(outcomes) > 1 else "")
+    return kept, report, resolved

@@ -8,14 +8,15 @@ from prefect.artifacts import create_table_artifact
 
 from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
-from rnn_model.evaluation import Scores, evaluate
+from rnn_model.evaluation import Scores, backtest, evaluate, mase_scales, score
 from rnn_model.outputs import write_backtest_report
 from rnn_model.panel import Panel
+from rnn_model.partitions import PartitionOutcome
 from rnn_model.prediction import Forecaster
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["evaluate_models", "comparable", "run_backtest", "write_report"]
+__all__ = ["evaluate_models", "comparable", "backtest_group", "score_backtest", "write_report"]
 
 
 def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:
@@ -52,9 +53,21 @@ def evaluate_models(
 
 
 @task(name="backtest", **COMPUTE)
-def run_backtest(bundle: Bundle, panel: Panel, n_windows: int, model_name: str) -> tuple[pd.DataFrame, Scores]:
-    """Rolling-origin backtest of a stored model over the last ``n_windows`` horizons (no refit)."""
-    forecasts, scores = evaluate({"model": bundle.forecaster}, panel, bundle.forecaster.config, n_windows)
+def backtest_group(group: PartitionOutcome, bundle: Bundle, n_windows: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Rolling-origin backtest of a stored model on one group of series over the last ``n_windows``
+    horizons (no refit): the long forecasts and the series' MASE scales."""
+    config = bundle.forecaster.config
+    forecasts = backtest({"model": bundle.forecaster}, group.panel, config, n_windows)
+    return forecasts, mase_scales(group.panel, config, n_windows)
+
+
+@task(name="backtest-scores", **COMPUTE)
+def score_backtest(results: list[tuple[pd.DataFrame, pd.Series]], n_windows: int, model_name: str
+                   ) -> tuple[pd.DataFrame, Scores]:
+    """The groups' backtests scored together (per-series MASE averaged over all series)."""
+    forecasts = pd.concat([f for f, _ in results], ignore_index=True) if len(results) > 1 else results[0][0]
+    scales = pd.concat([s for _, s in results]) if len(results) > 1 else results[0][1]
+    scores = score(forecasts, scales)
     create_table_artifact(_records(scores.overall.reset_index()), key=artifact_key(model_name, "backtest"),
                           description=f"Backtest over {n_windows} windows")
     return forecasts, scores

@@ -1,4 +1,5 @@
-"""Prediction tasks: forecast with the champion (seasonal naive where it cannot), write the partition."""
+"""Prediction tasks: forecast each group of series with the champion (seasonal naive where it cannot) as
+a mapped task, write the groups' parts of the partition as one unit, report fallbacks, plot."""
 
 from __future__ import annotations
 
@@ -10,38 +11,53 @@ from prefect.artifacts import create_image_artifact, create_markdown_artifact
 
 from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
-from rnn_model.outputs import write_predictions
+from rnn_model.outputs import write_prediction_parts
 from rnn_model.panel import Panel
+from rnn_model.partitions import PartitionOutcome
 from rnn_model.plotting import forecast_plot_png
 from rnn_model.stages import SEASONAL_NAIVE, prediction_frame
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["forecast", "write_partition", "publish_plot"]
+__all__ = ["forecast_group", "write_partitions", "report_fallback", "publish_plot"]
 
 
 @task(name="forecast", **COMPUTE)
-def forecast(panel: Panel, bundle: Bundle | None, version: str | None, config: ForecastConfig,
-             label: str, model_name: str) -> pd.DataFrame:
-    logger = get_run_logger()
-    frame = prediction_frame(panel, bundle.forecaster if bundle else None, version, config, label)
-    fallback = sorted(frame.loc[frame.model_version == SEASONAL_NAIVE, "unique_id"].unique())
-    if fallback:
-        why = "there is no champion model yet" if bundle is None else "the model cannot cover them (too short, gaps, or new)"
-        shown = ", ".join(fallback[:20]) + (f" (+{len(fallback) - 20} more)" if len(fallback) > 20 else "")
-        logger.warning("%d series forecast by seasonal naive because %s: %s", len(fallback), why, shown)
-        create_markdown_artifact(
-            f"### Seasonal-naive fallback\n\n{len(fallback)} of {panel.n_series} series are forecast by seasonal "
-            f"naive (`model_version=seasonal_naive`) because {why}:\n\n{shown}",
-            key=artifact_key(model_name, "fallback"), description="Series not forecast by the model")
-    return frame
+def forecast_group(group: PartitionOutcome, bundle: Bundle | None, version: str | None, config: ForecastConfig,
+                   label: str, created_at: pd.Timestamp) -> tuple[int, pd.DataFrame]:
+    """The prediction rows of one group of series: ``(group index, frame)``."""
+    frame = prediction_frame(group.panel, bundle.forecaster if bundle else None, version, config, label, created_at)
+    get_run_logger().info("group %d: %d series, %d forecasts", group.index, group.panel.n_series, len(frame))
+    return group.index, frame
 
 
 @task(name="write-predictions", **IO_RETRY)
-def write_partition(frame: pd.DataFrame, store: str, label: str) -> str:
-    path = write_predictions(frame, store, label)
-    get_run_logger().info("wrote %d predictions to %s", len(frame), path)
-    return str(path)
+def write_partitions(parts: dict[int, pd.DataFrame], store: str, label: str) -> list[str]:
+    """``predictions/as_of=<label>/part-<k>.parquet`` for every group k, replacing the previous run's set."""
+    paths = write_prediction_parts(parts, store, label)
+    rows = sum(len(f) for f in parts.values())
+    where = paths[0] if len(paths) == 1 else f"{paths[0].parent} ({len(paths)} parts)"
+    get_run_logger().info("wrote %d predictions to %s", rows, where)
+    return [str(p) for p in paths]
+
+
+@task(name="fallback-report", **COMPUTE)
+def report_fallback(fallback: list[str], n_series: int, has_model: bool, model_name: str) -> None:
+    why = "there is no champion model yet" if not has_model else "the model cannot cover them (too short, gaps, or new)"
+    shown = ", ".join(fallback[:20]) + (f" (+{len(fallback) - 20} more)" if len(fallback) > 20 else "")
+    get_run_logger().warning("%d series forecast by seasonal naive because %s: %s", len(fallback), why, shown)
+    create_markdown_artifact(
+        f"### Seasonal-naive fallback\n\n{len(fallback)} of {n_series} series are forecast by seasonal "
+        f"naive (`model_version=seasonal_naive`) because {why}:\n\n{shown}",
+        key=artifact_key(model_name, "fallback"), description="Series not forecast by the model")
+
+
+def fallback_series(frames) -> list[str]:
+    """Series labelled ``seasonal_naive`` in any of the frames, sorted."""
+    ids: set[str] = set()
+    for frame in frames:
+        ids.update(frame.loc[frame.model_version == SEASONAL_NAIVE, "unique_id"].unique())
+    return sorted(ids)
 
 
 @task(name="forecast-plot", **COMPUTE)

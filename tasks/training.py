@@ -7,12 +7,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from rnn_model.config import ForecastConfig
+from rnn_model.distribute import get_strategy, replicas
 from rnn_model.panel import Panel
 from rnn_model.training import TrainResult, WindowPlan, plan_windows, train
 
 from ._options import COMPUTE, artifact_key
 
-__all__ = ["build_windows", "train_model", "PrefectProgress"]
+__all__ = ["build_windows", "prepare_strategy", "train_model", "PrefectProgress"]
 
 
 class PrefectProgress(keras.callbacks.Callback):
@@ -43,9 +44,19 @@ def build_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
     return plan
 
 
+@task(name="distribution-strategy", **COMPUTE)
+def prepare_strategy(name: str) -> int:
+    """Build the training strategy once for this process (multi_worker must exist before TF initialises)."""
+    n = replicas(get_strategy(name))
+    get_run_logger().info("strategy %s: %d replica(s) in sync; batch_size is the global batch", name, n)
+    return n
+
+
 @task(name="train-model", timeout_seconds=6 * 3600, **COMPUTE)
 def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_name: str) -> TrainResult:
     progress = PrefectProgress(config.train.epochs, artifact_key(model_name, "training-progress"))
     result = train(panel, config, plan, callbacks=[progress])
-    get_run_logger().info("trained %s in %.1fs; best epoch %d", config.model.cell, result.seconds, result.best_epoch)
+    get_run_logger().info("trained %s in %.1fs; best epoch %d%s", config.model.cell, result.seconds, result.best_epoch,
+                          f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
+                          if config.train.strategy != "default" else "")
     return result

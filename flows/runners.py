@@ -1,0 +1,125 @@
+"""Task runners: where the mapped tasks (validation, prediction, backtest per group of series) run.
+
+    thread   Prefect's ThreadPoolTaskRunner in the flow's process (the default)
+    dask     prefect_dask.DaskTaskRunner: an existing Dask cluster (``dask_address="tcp://host:8786"``),
+             or a temporary LocalCluster on 127.0.0.1 started for the flow run and stopped after it
+
+A flow's task runner is fixed when the flow is decorated; :func:`with_task_runner` returns the flow with
+the requested one (``flow.with_options(task_runner=...)``). The flows also accept ``task_runner`` and
+``dask_address`` as parameters (deployments, ``prefect deployment run --param``): a flow called with a
+runner other than the one it runs on calls itself once more, as a subflow, on the requested runner.
+
+``prefect-dask`` is an optional extra (``pip install 'rnn-forecast-pipeline[dask]'``); it is imported only
+when ``dask`` is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator, Literal, Optional
+
+from rnn_model.errors import ConfigError
+
+__all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster"]
+
+TaskRunnerName = Literal["thread", "dask"]
+
+DASK_EXTRA_HINT = "pip install 'rnn-forecast-pipeline[dask]' (prefect-dask)"
+
+
+def _local_cluster_kwargs(n_workers: Optional[int] = None) -> dict:
+    # Bound to the loopback interface only; one thread per worker process (the numerical work uses its
+    # own threads); as many workers as distributed chooses for this machine unless told.
+    kwargs = {"host": "127.0.0.1", "processes": True, "threads_per_worker": 1, "dashboard_address": None}
+    if n_workers:
+        kwargs["n_workers"] = n_workers
+    return kwargs
+
+
+def check_task_runner(kind: str, dask_address: Optional[str] = None) -> None:
+    """The ConfigError a runner choice would give, without importing Prefect or Dask (for the CLI)."""
+    import importlib.util
+
+    if kind not in ("thread", "dask"):
+        raise ConfigError(f"task_runner={kind!r} is invalid: must be one of thread, dask")
+    if kind == "thread" and dask_address:
+        raise ConfigError("dask_address is set but task_runner='thread'; pass task_runner='dask' (--task-runner dask)")
+    if kind == "dask" and importlib.util.find_spec("prefect_dask") is None:
+        raise ConfigError(f"task_runner='dask' needs prefect-dask, which is not installed: {DASK_EXTRA_HINT}")
+
+
+def make_task_runner(kind: str = "thread", dask_address: Optional[str] = None, n_workers: Optional[int] = None):
+    """A fresh task runner of the given kind."""
+    check_task_runner(kind, dask_address)
+    if kind == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise ConfigError(f"task_runner='dask' needs prefect-dask, which is not installed: {DASK_EXTRA_HINT}") from None
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(n_workers))  # a temporary local cluster
+
+
+def with_task_runner(flow_obj, kind: str = "thread", dask_address: Optional[str] = None):
+    """``flow_obj`` running its mapped tasks on the requested runner."""
+    return flow_obj.with_options(task_runner=make_task_runner(kind, dask_address))
+
+
+def runs_on(kind: str, dask_address: Optional[str]) -> bool:
+    """Whether the current flow run's task runner is the requested one."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None)
+    if runner is None:
+        return kind == "thread"
+    if kind == "thread":
+        return isinstance(runner, ThreadPoolTaskRunner)
+    return type(runner).__name__ == "DaskTaskRunner" and getattr(runner, "address", None) == (dask_address or None)
+
+
+@contextmanager
+def dask_cluster(kind: str, dask_address: Optional[str]) -> Iterator[Optional[str]]:
+    """The scheduler address for flows that run several subflows (pipeline, backfill): the given one, or a
+    temporary local cluster (127.0.0.1) shared by all of them instead of one per subflow."""
+    if kind != "dask" or dask_address:
+        yield dask_address
+        return
+    make_task_runner("dask")  # the clear error when prefect-dask is missing
+    import distributed
+
+    with distributed.LocalCluster(**_local_cluster_kwargs()) as cluster:
+        yield cluster.scheduler_address
+
+
+@contextmanager
+def reachable_api(kind: str) -> Iterator[None]:
+    """Dask workers report task runs to the Prefect API named in the flow's settings. Without a configured
+    ``PREFECT_API_URL`` Prefect starts a temporary local server lazily; start it now and name it in the
+    settings (and the environment, which local worker processes inherit), so every worker reports to the
+    same server. A no-op for the thread runner or when an API URL is set."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if kind != "dask" or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance Prefect's own client would start
+    server.start()
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
