@@ -111,4 +111,6 @@ def load_bundle(directory: str | Path) -> Bundle:
             f"cannot load {directory / 'model.keras'} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "the file is corrupt: roll back to another version or retrain"
         ) from exc
-    return Bundle(Forecaster(model, scaler, config), metrics, meta, directory)
+    forecaster = Forecaster(model, scaler, config)
+    forecaster.intervals = metrics.get("intervals") if isinstance(metrics, dict) else None
+    return Bundle(forecaster, metrics, meta, directory)

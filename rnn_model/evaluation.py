@@ -6,7 +6,9 @@ the overall MASE is the mean over series, as in the M4 competition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
 
 import numpy as np
 import pandas as pd
@@ -15,9 +17,13 @@ from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
 from .panel import Panel
 
-__all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales"]
+__all__ = [
+    "backtest", "score", "Scores", "evaluate", "mase_scales", "conformal_quantile", "interval_quantiles",
+    "calibrate_intervals", "INTERVAL_LEVELS",
+]
 
 METRICS = ["mae", "rmse", "smape", "mase"]
+INTERVAL_LEVELS = (80, 95)  # nominal coverage (%) of the prediction intervals
 
 
 def backtest(
@@ -81,12 +87,16 @@ class Scores:
     overall: pd.DataFrame  # index: model; columns: mae, rmse, smape, mase
     per_series: pd.DataFrame  # columns: unique_id, model, mae, rmse, smape, mase
     per_step: pd.DataFrame  # columns: horizon_step, model, mae, rmse, smape, mase
+    intervals: dict = field(default_factory=dict)  # see interval_quantiles; empty when not calibrated
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "overall": self.overall.reset_index().to_dict(orient="records"),
             "per_step": self.per_step.to_dict(orient="records"),
         }
+        if self.intervals:
+            out["intervals"] = self.intervals
+        return out
 
 
 def score(forecasts: pd.DataFrame, scales: pd.Series) -> Scores:
@@ -126,8 +136,62 @@ def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = No
     return pd.Series(scale, index=panel.ids.astype(str))
 
 
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """Split-conformal quantile of nonconformity ``scores`` for nominal coverage ``level`` (in (0, 1)):
+    the ``ceil((n + 1) * level)``-th smallest score (the largest one when there are too few scores for
+    the finite-sample guarantee); NaN without any finite score."""
+    v = np.sort(np.asarray(scores, np.float64)[np.isfinite(scores)])
+    if len(v) == 0:
+        return float("nan")
+    k = min(math.ceil((len(v) + 1) * level), len(v))
+    return float(v[max(k, 1) - 1])
+
+
+def interval_quantiles(forecasts: pd.DataFrame, scales: pd.Series, levels=INTERVAL_LEVELS) -> dict:
+    """Per-model, per-horizon-step conformal quantiles of the scaled absolute errors of a backtest.
+
+    Scores are ``|y - y_hat| / scale`` with ``scale`` the series' in-sample seasonal-naive MAE (the MASE
+    denominator), so one quantile serves series of any level; an interval is then
+    ``y_hat +- quantile[step] * scale(series)``. Returns
+    ``{"levels": [80, 95], "scale": "seasonal_naive_mae", "models": {model: {"80": [q_1..q_h], ...}},
+    "n": {model: [count_1..count_h]}}``.
+    """
+    df = forecasts[["unique_id", "horizon_step", "model", "y", "y_hat"]]
+    scale = df["unique_id"].map(scales).astype(float).to_numpy()
+    err = np.abs(df["y"].to_numpy(np.float64) - df["y_hat"].to_numpy(np.float64)) / scale
+    err = np.where(np.isfinite(err), err, np.nan)
+    h = int(df["horizon_step"].max()) if len(df) else 0
+    models: dict[str, dict[str, list[float]]] = {}
+    counts: dict[str, list[int]] = {}
+    for label in sorted(df["model"].unique()):
+        rows = (df["model"] == label).to_numpy()
+        steps = df["horizon_step"].to_numpy()[rows]
+        errs = err[rows]
+        by_step = [errs[steps == s] for s in range(1, h + 1)]
+        models[str(label)] = {
+            str(lv): [conformal_quantile(e, lv / 100.0) for e in by_step] for lv in levels
+        }
+        counts[str(label)] = [int(np.isfinite(e).sum()) for e in by_step]
+    return {"levels": [int(lv) for lv in levels], "scale": "seasonal_naive_mae", "models": models, "n": counts}
+
+
+def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig) -> dict:
+    """Conformal interval quantiles from the windows the model never trained on: the last
+    ``val_windows + test_windows`` horizons of every series (validation windows only stop training)."""
+    w = config.window
+    n_windows = max(1, w.val_windows + w.test_windows)
+    forecasts = backtest(forecasters, panel, config, n_windows)
+    return interval_quantiles(forecasts, mase_scales(panel, config, n_windows))
+
+
 def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig, n_windows: int | None = None):
-    """Backtest + scores on the held-out test windows (the last ``test_windows`` horizons)."""
+    """Backtest + scores on the held-out test windows (the last ``test_windows`` horizons), with the
+    conformal interval quantiles of every model (see :func:`calibrate_intervals`)."""
     n_windows = n_windows or config.window.test_windows
     forecasts = backtest(forecasters, panel, config, n_windows)
-    return forecasts, score(forecasts, mase_scales(panel, config, n_windows))
+    scores = score(forecasts, mase_scales(panel, config, n_windows))
+    try:
+        intervals = calibrate_intervals(forecasters, panel, config)
+    except Exception:  # noqa: BLE001 - intervals are an extra; never fail an evaluation for them
+        intervals = {}
+    return forecasts, dataclasses_replace(scores, intervals=intervals)

@@ -11,7 +11,7 @@ from .panel import Panel
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
-__all__ = ["Forecaster", "future_frame"]
+__all__ = ["Forecaster", "future_frame", "add_intervals"]
 
 CHUNK = 16_384  # windows per compiled call: large enough to amortise dispatch, small enough for memory
 
@@ -23,6 +23,7 @@ class Forecaster:
         self.model = model
         self.scaler = scaler
         self.config = config
+        self.intervals: dict | None = None  # conformal quantiles (evaluation.interval_quantiles), from the bundle
         self._fn = None
 
     def __getstate__(self) -> dict:
@@ -120,3 +121,49 @@ def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | N
             "source": np.where(np.repeat(covered, h), "model", "seasonal_naive"),
         }
     )
+
+
+def add_intervals(frame: pd.DataFrame, panel: Panel, config: ForecastConfig, intervals: dict | None,
+                  model_label: str = "challenger") -> pd.DataFrame:
+    """Add ``y_lo_<L>, y_hi_<L>`` (L in 80, 95) to a :func:`future_frame` (it still has ``source``).
+
+    Conformal intervals: ``y_hat +- q[step] * scale(series)``, ``q`` the stored per-step quantiles of the
+    scaled absolute backtest errors of the model (rows with ``source == "model"``) or of seasonal naive
+    (fallback rows), ``scale`` the series' in-sample seasonal-naive MAE. Without stored seasonal-naive
+    quantiles (no model yet) they are calibrated on the panel's own recent seasonal-naive errors. Rows
+    without a usable quantile or scale get NaN bounds.
+    """
+    from .baselines import seasonal_naive_scale
+    from .evaluation import INTERVAL_LEVELS, backtest, interval_quantiles, mase_scales
+
+    h, m = config.window.horizon, config.data.season_length
+    models = dict((intervals or {}).get("models", {}))
+    levels = [int(lv) for lv in (intervals or {}).get("levels", INTERVAL_LEVELS)]
+    if "seasonal_naive" not in models and (frame["source"] == "seasonal_naive").any():
+        n_windows = max(1, config.window.val_windows + config.window.test_windows)
+        try:
+            own = backtest({}, panel, config, n_windows)
+            models["seasonal_naive"] = interval_quantiles(own, mase_scales(panel, config, n_windows), levels)[
+                "models"].get("seasonal_naive", {})
+        except Exception:  # noqa: BLE001 - too little history: no intervals rather than no forecasts
+            pass
+    scale = seasonal_naive_scale(panel, panel.lengths.astype(np.int64), m)  # [n_series]
+    idx = pd.Index(panel.ids.astype(str)).get_indexer(frame["unique_id"].astype(str))
+    row_scale = np.where(idx >= 0, scale[np.clip(idx, 0, None)], np.nan)
+    steps = frame["horizon_step"].to_numpy(np.int64) - 1
+    is_model = (frame["source"] == "model").to_numpy()
+    y_hat = frame["y_hat"].to_numpy(np.float64)
+    for lv in levels:
+        q = np.full(len(frame), np.nan)
+        for label, mask in ((model_label, is_model), ("seasonal_naive", ~is_model)):
+            qs = models.get(label, {}).get(str(lv))
+            if qs is None or not mask.any():
+                continue
+            qs = np.asarray([np.nan if v is None else v for v in qs], np.float64)
+            if len(qs) < h:  # a shorter calibration than the horizon: repeat the last step
+                qs = np.r_[qs, np.full(h - len(qs), qs[-1] if len(qs) else np.nan)]
+            q[mask] = qs[np.clip(steps[mask], 0, h - 1)]
+        width = q * row_scale
+        frame[f"y_lo_{lv}"] = y_hat - width
+        frame[f"y_hi_{lv}"] = y_hat + width
+    return frame

@@ -21,7 +21,7 @@ from .config import ForecastConfig, resolve
 from .evaluation import Scores
 from .outputs import parse_as_of
 from .panel import Panel, build_panel
-from .prediction import Forecaster, future_frame
+from .prediction import Forecaster, add_intervals, future_frame
 from .registry import PromotionDecision, decide_promotion
 from .schema import ValidationReport
 from .training import min_train_length
@@ -68,6 +68,7 @@ def prediction_frame(
         frame = future_frame(panel, None, None, config)
     else:
         frame, _ = forecaster.forecast_future(panel)
+    add_intervals(frame, panel, config, getattr(forecaster, "intervals", None))
     frame["model_version"] = np.where(frame.pop("source") == "model", version or "", SEASONAL_NAIVE)
     frame["as_of"] = label
     frame["created_at"] = created_at if created_at is not None else pd.Timestamp(dt.datetime.now(dt.timezone.utc))

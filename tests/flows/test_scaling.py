@@ -1,0 +1,117 @@
+"""Scale-out for real: groups of series as mapped tasks on a local Dask cluster (two worker processes)
+give exactly the thread pool's predictions; partitioned input (a series split across files, a file://
+URL); re-running with another number of partitions replaces the whole set of part files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from flows.cli import main
+from flows.pipeline import pipeline
+from flows.predict import predict
+from flows.runners import with_task_runner
+from rnn_model.config import DataConfig
+from rnn_model.io import read_long_table
+from rnn_model.partitions import partition_of_ids
+from rnn_model.stages import validate
+
+from ._support import AS_OF, HORIZON, run_api, sine_frame, small_config, task_runs_of
+
+N_SERIES = 16
+PARTITIONS = 4
+KEY = ["unique_id", "ds", "horizon_step"]
+
+
+@pytest.fixture(scope="module")
+def split_data(tmp_path_factory) -> Path:
+    """16 series, each split across two files (later half first), as a directory."""
+    frame = sine_frame(n_series=N_SERIES)
+    assert len(set(partition_of_ids(frame.unique_id.unique(), PARTITIONS))) == PARTITIONS  # 4 non-empty groups
+    folder = tmp_path_factory.mktemp("scaling") / "panel"
+    folder.mkdir()
+    late = frame.ds >= pd.Timestamp("2026-01-08")
+    frame[late].to_parquet(folder / "part-0.parquet", index=False)
+    frame[~late].to_parquet(folder / "part-1.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def partitioned_store(tmp_path_factory, split_data) -> dict:
+    """Train and predict with 4 groups on the thread pool, reading the data through a file:// URL."""
+    store = tmp_path_factory.mktemp("scaling-store") / "store"
+    result = pipeline(data=split_data.as_uri(), store=str(store), config=small_config(), as_of=AS_OF,
+                      partitions=PARTITIONS)
+    return {"store": store, "result": result}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")  # the [dask] extra; installed by make test and .ci/run
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as local:
+        yield local
+
+
+def _predictions(store: Path) -> pd.DataFrame:
+    frame = pads.dataset(store / "predictions", format="parquet", partitioning="hive").to_table().to_pandas()
+    return frame.sort_values(KEY).reset_index(drop=True)
+
+
+def test_partitioned_training_uses_the_single_pass_panel(partitioned_store, split_data):
+    result = partitioned_store["result"]
+    assert result["train"]["promoted"] and result["train"]["version"] == "v0001"
+    meta = (partitioned_store["store"] / "models" / "default" / "v0001" / "meta.json").read_text()
+    cfg = small_config()
+    panel, _, _ = validate(read_long_table(split_data, DataConfig()), cfg, as_of=AS_OF)  # one pass, one group
+    assert panel.fingerprint() in meta and '"partitions": 4' in meta
+
+    predicted = result["predict"]
+    assert predicted["partitions"] == PARTITIONS and predicted["rows"] == N_SERIES * HORIZON
+    folder = partitioned_store["store"] / "predictions" / f"as_of={AS_OF}"
+    assert predicted["predictions"] == str(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [f"part-{k}.parquet" for k in range(PARTITIONS)]
+    frame = _predictions(partitioned_store["store"])
+    assert len(frame) == N_SERIES * HORIZON and not frame.duplicated(["unique_id", "ds"]).any()
+    assert set(frame.model_version) == {"v0001"} and np.isfinite(frame.y_hat).all()
+
+
+def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split_data, cluster, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(partitioned_store["store"], store)
+    thread = _predictions(store)
+    on_dask = with_task_runner(predict, "dask", cluster.scheduler_address)
+    state = on_dask(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF,
+                    partitions=PARTITIONS, task_runner="dask", dask_address=cluster.scheduler_address,
+                    return_state=True)
+    assert state.is_completed(), state.message
+    dask = _predictions(store)
+    assert dask.created_at.min() > thread.created_at.max()  # rewritten by the Dask run
+    cols = [c for c in dask.columns if c != "created_at"]
+    pd.testing.assert_frame_equal(dask[cols], thread[cols])  # bit for bit
+
+    # the mapped tasks ran on the workers and reported to this session's Prefect API
+    runs = run_api(task_runs_of, state.state_details.flow_run_id)
+    names = [r.name.rsplit("-", 1)[0] for r in runs]
+    assert names.count("forecast") == PARTITIONS and names.count("validate-data") == PARTITIONS
+    assert all(r.state.is_completed() for r in runs)
+    workers = cluster.scheduler_info()["workers"]
+    assert len(workers) == 2
+
+    # the CLI on the same cluster, and then a thread-pool run without partitions: the 4 parts are replaced
+    assert main(["predict", "--data", split_data.as_uri(), "--store", str(store), "--as-of", AS_OF,
+                 "--partitions", str(PARTITIONS), "--task-runner", "dask",
+                 "--dask-address", cluster.scheduler_address]) == 0
+    pd.testing.assert_frame_equal(_predictions(store)[cols], thread[cols])
+    assert predict(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF)["partitions"] == 1
+    folder = store / "predictions" / f"as_of={AS_OF}"
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
+    assert [p.name for p in folder.parent.iterdir()] == [f"as_of={AS_OF}"]  # no temporaries left
+    single = _predictions(store)
+    assert len(single) == len(thread) and not single.duplicated(["unique_id", "ds"]).any()
+    np.testing.assert_allclose(single.y_hat, thread.y_hat, rtol=1e-5)

@@ -1,0 +1,136 @@
+"""Conformal prediction intervals: quantiles of scaled backtest errors per horizon step, stored with the
+model's metrics, turned into ``y_lo_80, y_hi_80, y_lo_95, y_hi_95`` in the predictions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_model.evaluation import conformal_quantile, evaluate, interval_quantiles
+from rnn_model.panel import panel_from_frame
+from rnn_model.prediction import add_intervals, future_frame
+from rnn_model.stages import prediction_frame
+
+from ._helpers import TINY_HORIZON, seasonal_frame, tiny_config
+
+BOUNDS = ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
+
+
+def test_conformal_quantile_is_the_finite_sample_order_statistic():
+    scores = np.arange(1.0, 11.0)  # 1..10
+    assert conformal_quantile(scores, 0.8) == 9.0  # ceil(11 * 0.8) = 9th smallest
+    assert conformal_quantile(scores, 0.5) == 6.0  # ceil(5.5) = 6
+    assert conformal_quantile(scores, 0.95) == 10.0  # ceil(10.45) = 11 > n: the largest
+    assert conformal_quantile(np.array([np.nan, 3.0, np.inf, 1.0]), 0.5) == 3.0  # non-finite ignored
+    assert math.isnan(conformal_quantile(np.array([np.nan]), 0.8))
+    assert math.isnan(conformal_quantile(np.array([]), 0.8))
+
+
+def test_conformal_quantile_covers_exchangeable_data():
+    rng = np.random.default_rng(0)
+    cal, fresh = np.abs(rng.standard_normal(2000)), np.abs(rng.standard_normal(20000))
+    for level in (0.8, 0.95):
+        cover = (fresh <= conformal_quantile(cal, level)).mean()
+        assert abs(cover - level) < 0.02
+
+
+def _backtest_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """Two series (scales 1 and 10), two steps, two models; errors chosen so scaled errors are 1..4."""
+    rows = []
+    for uid, s in (("a", 1.0), ("b", 10.0)):
+        for step in (1, 2):
+            for model, err in (("challenger", step), ("seasonal_naive", 2 * step)):
+                for k in (0, 1):  # two windows
+                    rows.append({"unique_id": uid, "horizon_step": step, "model": model, "y": 100.0,
+                                 "y_hat": 100.0 + (err + k) * s * (-1) ** k})
+    return pd.DataFrame(rows), pd.Series({"a": 1.0, "b": 10.0})
+
+
+def test_interval_quantiles_per_model_and_step_on_the_scaled_errors():
+    frame, scales = _backtest_frame()
+    q = interval_quantiles(frame, scales, levels=(50, 80))
+    assert q["levels"] == [50, 80] and q["scale"] == "seasonal_naive_mae"
+    # challenger step 1: scaled errors {1, 2} for each series -> [1, 1, 2, 2]; 50 %: ceil(2.5)=3rd -> 2
+    assert q["models"]["challenger"]["50"] == [2.0, 3.0]
+    assert q["models"]["challenger"]["80"] == [2.0, 3.0]  # ceil(4) = 4th = largest
+    assert q["models"]["seasonal_naive"]["50"] == [3.0, 5.0]
+    assert q["n"]["challenger"] == [4, 4]
+
+
+def test_interval_quantiles_skip_series_without_a_scale():
+    frame, _ = _backtest_frame()
+    q = interval_quantiles(frame, pd.Series({"a": np.nan, "b": 10.0}), levels=(80,))
+    assert q["n"]["challenger"] == [2, 2]
+
+
+def _panel(freq: str = "h"):
+    cfg = tiny_config(freq)
+    panel, _ = panel_from_frame(seasonal_frame(n_series=3, length=120, freq=freq), cfg.data)
+    return panel, cfg
+
+
+def test_add_intervals_uses_model_quantiles_for_model_rows_and_seasonal_naive_for_fallback():
+    panel, cfg = _panel()
+    frame = future_frame(panel, None, None, cfg)
+    frame.loc[frame["unique_id"] == "s0", "source"] = "model"  # pretend the model covered s0
+    h = TINY_HORIZON
+    intervals = {"levels": [80, 95], "models": {
+        "challenger": {"80": [1.0] * h, "95": [2.0] * h},
+        "seasonal_naive": {"80": [3.0] * h, "95": [4.0] * h}}}
+    add_intervals(frame, panel, cfg, intervals)
+    from rnn_model.baselines import seasonal_naive_scale
+
+    scale = dict(zip(panel.ids.astype(str), seasonal_naive_scale(panel, panel.lengths.astype(np.int64),
+                                                                 cfg.data.season_length)))
+    for row in frame.itertuples():
+        q80, q95 = (1.0, 2.0) if row.unique_id == "s0" else (3.0, 4.0)
+        assert row.y_hi_80 - row.y_hat == pytest.approx(q80 * scale[row.unique_id])
+        assert row.y_hat - row.y_lo_95 == pytest.approx(q95 * scale[row.unique_id])
+    assert (frame["y_lo_95"] <= frame["y_lo_80"]).all() and (frame["y_hi_80"] <= frame["y_hi_95"]).all()
+
+
+def test_add_intervals_repeats_the_last_step_and_tolerates_missing_levels():
+    panel, cfg = _panel()
+    frame = future_frame(panel, None, None, cfg)
+    add_intervals(frame, panel, cfg, {"levels": [80, 95], "models": {"seasonal_naive": {"80": [1.0, 2.0]}}})
+    last = frame[frame["horizon_step"] == TINY_HORIZON]
+    first = frame[frame["horizon_step"] == 1]
+    wide = (last["y_hi_80"] - last["y_hat"]).to_numpy()
+    narrow = (first["y_hi_80"] - first["y_hat"]).to_numpy()
+    np.testing.assert_allclose(wide, 2 * narrow)  # steps 3.. use the last stored quantile (2 vs 1)
+    assert frame["y_lo_95"].isna().all()  # no 95 % quantiles stored: NaN bounds, forecasts untouched
+    assert frame["y_hat"].notna().all()
+
+
+def test_prediction_frame_without_a_model_calibrates_seasonal_naive_on_the_panel():
+    panel, cfg = _panel()
+    frame = prediction_frame(panel, None, None, cfg, "2026-01-06")
+    for col in BOUNDS:
+        assert col in frame and np.isfinite(frame[col]).all()
+    assert (frame["y_lo_80"] <= frame["y_hat"]).all() and (frame["y_hat"] <= frame["y_hi_80"]).all()
+    assert (frame["model_version"] == "seasonal_naive").all()
+
+
+def test_evaluate_stores_intervals_and_the_bundle_brings_them_back(hourly_panel, tiny_trained, tmp_path):
+    from rnn_model.bundle import load_bundle, save_bundle
+
+    cfg = tiny_trained.forecaster.config
+    _, scores = evaluate({"challenger": tiny_trained.forecaster}, hourly_panel, cfg)
+    q = scores.intervals
+    assert set(q["models"]) >= {"challenger", "seasonal_naive", "naive"}
+    h = cfg.window.horizon
+    for model in ("challenger", "seasonal_naive"):
+        lo, hi = np.array(q["models"][model]["80"]), np.array(q["models"][model]["95"])
+        assert len(lo) == h and np.isfinite(lo).all() and (lo <= hi).all()
+    assert scores.to_dict()["intervals"] == q
+
+    directory = save_bundle(tmp_path / "v0001", tiny_trained.forecaster, scores.to_dict(), {})
+    bundle = load_bundle(directory)
+    assert bundle.forecaster.intervals["models"]["challenger"]["80"] == pytest.approx(q["models"]["challenger"]["80"])
+    frame = prediction_frame(hourly_panel, bundle.forecaster, "v0001", cfg, "2026-01-11")
+    covered = frame["model_version"] == "v0001"
+    assert covered.any() and np.isfinite(frame.loc[covered, BOUNDS]).all().all()
+    assert (frame["y_lo_95"] <= frame["y_hat"]).all() and (frame["y_hat"] <= frame["y_hi_95"]).all()
