@@ -18,12 +18,15 @@ Variants (same panel, same windows, same batch size, all shuffled, all ending in
 Every variant runs in its own fresh subprocess, which imports TensorFlow, loads the prepared data (the
 float32 buffer, series offsets and int64 window starts, saved by the parent), records its RSS
 baseline, resets the kernel's peak-RSS mark (``/proc/self/clear_refs`` = 5; a 2 ms VmRSS sampler is the
-fallback), builds its pipeline and then waits for the parent. The parent interleaves the repetitions
-(ours, keras, numpy, rotated each rep), so machine noise hits all variants alike. Peak RSS is VmHWM at
-the end of the child; "extra RSS" is peak minus baseline. Windows/s only counts iterating (the
-pipeline build is reported separately as ``setup s``). The consumer is a plain Python loop over the
-dataset touching each batch (``--consumer graph`` drains it inside a ``tf.function`` instead, as
-``Model.fit`` does).
+fallback), builds its pipeline and one iterator over ``reps`` epochs (as ``Model.fit(ds,
+steps_per_epoch=steps)`` uses ours), then waits for the parent. Each rep takes the next full epoch
+(``steps`` batches, the last one partial) from that iterator. The parent interleaves the repetitions
+(ours, keras, numpy, rotated each rep, after ``--settle`` idle seconds), so machine noise hits all
+variants alike. Peak RSS is VmHWM at the end of the child, so it covers the build and every rep; "extra
+RSS" is peak minus baseline. Windows/s only counts iterating (the build is reported as ``setup s``).
+The consumer is a plain Python loop touching each batch (checks its shapes and counts its windows);
+``--consumer graph`` drains the iterator inside a ``tf.function`` instead, as ``Model.fit`` does.
+The script exits 1 when a target fails.
 
 Run from the repository root::
 

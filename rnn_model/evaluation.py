@@ -175,13 +175,40 @@ def interval_quantiles(forecasts: pd.DataFrame, scales: pd.Series, levels=INTERV
     return {"levels": [int(lv) for lv in levels], "scale": "seasonal_naive_mae", "models": models, "n": counts}
 
 
-def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig) -> dict:
-    """Conformal interval quantiles from the windows the model never trained on: the last
-    ``val_windows + test_windows`` horizons of every series (validation windows only stop training)."""
-    w = config.window
+def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig, min_scores: int = 200) -> dict:
+    """Conformal interval quantiles from the windows the model never trained on: origins in the last
+    ``val_windows + test_windows`` horizons of every series (validation windows only stop training).
+
+    Besides the non-overlapping horizons, intermediate origins (stride 1 at most) are added until every
+    horizon step has about ``min_scores`` errors over the panel, so one long series is calibrated too.
+    """
+    w, m, h = config.window, config.data.season_length, config.window.horizon
     n_windows = max(1, w.val_windows + w.test_windows)
-    forecasts = backtest(forecasters, panel, config, n_windows)
-    return interval_quantiles(forecasts, mase_scales(panel, config, n_windows))
+    span_last = h * (n_windows - 1)  # the first target of the last window, relative to the first one
+    k = max(n_windows, min(span_last + 1, math.ceil(min_scores / max(panel.n_series, 1))))
+    shifts = np.unique(np.round(np.linspace(0, span_last, k)).astype(np.int64))
+    shifts = np.union1d(shifts, np.arange(n_windows) * h)  # always the non-overlapping horizons
+    lengths = panel.lengths.astype(np.int64)
+    series_idx = np.repeat(np.arange(panel.n_series), len(shifts))  # [n]
+    origin = (lengths[:, None] - h * n_windows + shifts[None, :]).reshape(-1)  # first target slot
+    keep = origin >= w.input_size
+    span_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(-w.input_size, h)
+    keep &= panel.observed[np.clip(span_slots, 0, len(panel.values) - 1)].all(axis=1)
+    series_idx, origin = series_idx[keep], origin[keep]
+    target_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(h)  # [n, h]
+    y = panel.values[target_slots].astype(np.float64)
+    preds = baseline_forecasts(panel, series_idx, origin, h, m)
+    for label, fc in forecasters.items():
+        y_hat, covered = fc.forecast_at(panel, series_idx, origin)
+        preds[label] = np.where(covered[:, None], y_hat, preds["seasonal_naive"])
+    ids = np.repeat(panel.ids[series_idx].astype(str), h)
+    steps = np.tile(np.arange(1, h + 1), len(series_idx))
+    frame = pd.concat(
+        [pd.DataFrame({"unique_id": ids, "horizon_step": steps, "model": label, "y": y.reshape(-1),
+                       "y_hat": p.reshape(-1)}) for label, p in preds.items()],
+        ignore_index=True,
+    )
+    return interval_quantiles(frame, mase_scales(panel, config, n_windows))
 
 
 def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig, n_windows: int | None = None):

@@ -13,7 +13,10 @@ from .windowing import gather_windows
 
 __all__ = ["Forecaster", "future_frame", "add_intervals"]
 
-CHUNK = 16_384  # windows per compiled call: large enough to amortise dispatch, small enough for memory
+# Windows per compiled call: large enough to amortise dispatch, small enough that the [chunk, units]
+# hidden state stays in cache (4,096 x 128 float32 = 2 MB). 16,384 ran at about half the speed on
+# 2 cores (benchmarks/RESULTS.md, "Inference"); memory is bounded by the chunk, not by n.
+CHUNK = 4_096
 
 
 class Forecaster:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,45 @@ class WindowPlan:
     train_starts: np.ndarray  # [n_train]
     val_starts: np.ndarray  # [n_val]
     train_end: np.ndarray  # [n_series] first slot of each series not used for fitting
+
+
+def _build_before_fit(model, input_size: int, target_h: int) -> None:
+    """Keras 3 (3.15) cannot ``fit`` under MultiWorkerMirroredStrategy with more than one worker
+    (keras-team/keras#20585). First: ``fit`` reduces a distributed batch to build the model symbolically,
+    which the collective strategy refuses; build weights, loss, metrics and optimizer from a dummy batch
+    here (inside the strategy's scope) and skip that step. Second: see :func:`_multi_worker_logs`."""
+    x = np.zeros((1, input_size, 1), np.float32)  # [1, input_size, 1]
+    y = np.zeros((1, target_h), np.float32)  # [1, target_h]
+    model._symbolic_build(data_batch=(x, y))
+    model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+
+@contextmanager
+def _multi_worker_logs():
+    """Keras 3 (3.15) averages each step's per-replica logs (scalar losses) across workers with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails for scalars; average them with ``axis=None``
+    instead, for the duration of one ``fit`` (keras-team/keras#20585). Gradients are unaffected."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            import keras
+
+            def mean(v):
+                if not tf_trainer._is_per_replica_instance(v):
+                    return v
+                return strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0)
+
+            return keras.tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
 
 
 def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
@@ -106,17 +146,21 @@ def train(
         dataset = dataset.with_options(options)
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
             model = build_model(config.model, w.input_size, w.horizon)
+            if tr.strategy == "multi_worker":
+                _build_before_fit(model, w.input_size, target_h)
     monitor = "val_loss" if validation is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
-    fit = model.fit(
-        dataset,
-        epochs=tr.epochs,
-        steps_per_epoch=steps,
-        validation_data=validation,
-        callbacks=[stop, *callbacks],
-        shuffle=False,  # the dataset shuffles itself, seeded per epoch
-        verbose=verbose,
-    )
+    patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
+    with patched:
+        fit = model.fit(
+            dataset,
+            epochs=tr.epochs,
+            steps_per_epoch=steps,
+            validation_data=validation,
+            callbacks=[stop, *callbacks],
+            shuffle=False,  # the dataset shuffles itself, seeded per epoch
+            verbose=verbose,
+        )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     best_epoch = int(np.nanargmin(history[monitor])) + 1 if np.isfinite(history[monitor]).any() else 0
     return TrainResult(

@@ -5,6 +5,7 @@ saves loads and forecasts without any strategy."""
 from __future__ import annotations
 
 import json
+import socket
 
 import numpy as np
 import pytest
@@ -57,6 +58,62 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_forecasts(hourly_parqu
     assert np.isfinite(got["history"]["val_loss"]).all()
     assert got["rows"] == got["n_series"] * TINY_HORIZON and got["fallback"] == []
     assert got["finite"] and got["weights_finite"] and got["reloaded_equal"]
+
+
+MULTI_WORKER = """
+import json, os, sys
+index, ports = int(sys.argv[2]), sys.argv[3].split(",")
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                      "task": {"type": "worker", "index": index}})
+from rnn_model.distribute import get_strategy
+get_strategy("multi_worker")  # first, before TensorFlow initialises (as the train flow does)
+import numpy as np
+from rnn_model.config import ForecastConfig, ModelConfig, TrainConfig, WindowConfig, resolve
+from rnn_model.io import read_long_table
+from rnn_model.panel import build_panel
+from rnn_model.training import min_train_length, train
+
+cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
+                             model=ModelConfig(units=8),
+                             train=TrainConfig(epochs=2, batch_size=32, seed=3, strategy="multi_worker")), "h")
+panel, _ = build_panel(read_long_table(sys.argv[1], cfg.data), cfg.data, min_length=min_train_length(cfg))
+result = train(panel, cfg)
+frame, _ = result.forecaster.forecast_future(panel)
+print(json.dumps({"extra": result.extra, "history": result.history, "y_hat": frame["y_hat"].tolist()}))
+"""
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_worker_processes(hourly_parquet):
+    """Two workers on localhost (TF_CONFIG): 2 replicas, one chief, identical weights on both, and the
+    same optimisation as one device (batch_size is the global batch, split between the workers)."""
+    ports = ",".join(map(str, _free_ports(2)))
+    procs = [run_python(MULTI_WORKER, str(hourly_parquet), str(i), ports) for i in (0, 1)]
+    chief, other = (json.loads(wait_ok(p, timeout=400).strip().splitlines()[-1]) for p in procs)
+    assert chief["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": True}
+    assert other["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": False}
+    assert chief["y_hat"] == other["y_hat"] and np.isfinite(chief["y_hat"]).all()
+
+    from rnn_model.config import ForecastConfig, ModelConfig, TrainConfig, WindowConfig, resolve
+    from rnn_model.io import read_long_table
+    from rnn_model.panel import build_panel
+    from rnn_model.training import min_train_length, train
+
+    cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
+                                 model=ModelConfig(units=8), train=TrainConfig(epochs=2, batch_size=32, seed=3)), "h")
+    panel, _ = build_panel(read_long_table(hourly_parquet, cfg.data), cfg.data, min_length=min_train_length(cfg))
+    one_device = train(panel, cfg).history
+    np.testing.assert_allclose(chief["history"]["loss"], one_device["loss"], rtol=1e-4)
+    np.testing.assert_allclose(chief["history"]["val_loss"], one_device["val_loss"], rtol=1e-4)
 
 
 def test_strategy_is_validated_and_default_builds_nothing(monkeypatch):

@@ -134,3 +134,17 @@ def test_evaluate_stores_intervals_and_the_bundle_brings_them_back(hourly_panel,
     covered = frame["model_version"] == "v0001"
     assert covered.any() and np.isfinite(frame.loc[covered, BOUNDS]).all().all()
     assert (frame["y_lo_95"] <= frame["y_hat"]).all() and (frame["y_hat"] <= frame["y_hi_95"]).all()
+
+
+def test_calibration_adds_intermediate_origins_for_a_single_series():
+    from rnn_model.evaluation import calibrate_intervals
+
+    cfg = tiny_config()
+    panel, _ = panel_from_frame(seasonal_frame(n_series=1, length=120), cfg.data)
+    q = calibrate_intervals({}, panel, cfg)
+    h = cfg.window.horizon
+    n_windows = cfg.window.val_windows + cfg.window.test_windows
+    # every origin from the first non-trained horizon to the last one: h * (n_windows - 1) + 1 per step
+    assert q["n"]["seasonal_naive"] == [h * (n_windows - 1) + 1] * h
+    few = calibrate_intervals({}, panel, cfg, min_scores=1)  # only the non-overlapping horizons
+    assert few["n"]["seasonal_naive"] == [n_windows] * h
