@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (only python3 and make needed):
 #   make run    set up .venv, run the pipeline on the embedded sample data, print where outputs went
-#   make test   set up .venv, run the test suite
+#   make test   set up .venv (with the [dev] and [dask] extras), run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,dask]'
 	touch $(STAMP)
 
 run: $(STAMP)

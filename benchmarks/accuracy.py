@@ -284,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stat-history", type=int, default=1000, help="AutoETS/AutoARIMA see the last N points (1000)")
     ap.add_argument("--no-stat", action="store_true", help="skip AutoETS/AutoARIMA (faster)")
     ap.add_argument("--json", help="write all results as JSON here")
+    ap.add_argument("--tables-from", metavar="JSON", help="only print the tables of an earlier --json file")
     args = ap.parse_args(argv)
+    if args.tables_from:
+        print_tables(json.loads(Path(args.tables_from).read_text()))
+        return 0
 
     log(machine_line())
     datasets = load_datasets()
@@ -343,9 +347,9 @@ def print_tables(results: dict) -> None:
     for name, e in results.items():
         sn = e["scores"]["seasonal_naive"]["mase"]
         for v, r in e["runs"].items():
-            c = r["coverage"]
-            print(f"| {name} | {v} | {r['seconds']:.0f} | {r['model_rows']:.0%} | {c.get(80, float('nan')):.1%} | "
-                  f"{c.get(95, float('nan')):.1%} | {'yes' if e['scores'][f'rnn:{v}']['mase'] < sn else 'no'} |")
+            c = {str(k): v for k, v in r["coverage"].items()}  # int keys, or str after a JSON round trip
+            print(f"| {name} | {v} | {r['seconds']:.0f} | {r['model_rows']:.0%} | {c.get('80', float('nan')):.1%} | "
+                  f"{c.get('95', float('nan')):.1%} | {'yes' if e['scores'][f'rnn:{v}']['mase'] < sn else 'no'} |")
     if any(e["competitor_seconds"] for e in results.values()):
         print("\ncompetitor fit seconds: " + "; ".join(
             f"{n}: ETS {e['competitor_seconds'].get('AutoETS', 0):.0f}, ARIMA {e['competitor_seconds'].get('AutoARIMA', 0):.0f}"

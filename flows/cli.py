@@ -136,6 +136,9 @@ def _report_train(result: dict, store: str) -> None:
     if result.get("rollback"):
         print(f"champion is now {result['champion']}")
         return
+    if result["version"] is None:  # a non-chief multi_worker worker
+        print(f"trained as a non-chief worker: {'; '.join(result['reasons'])}")
+        return
     champion = result["champion"] or "none yet: predictions fall back to seasonal naive"
     verdict = "promoted to champion" if result["promoted"] else f"not promoted (champion: {champion})"
     print(f"model {result['version']}: {verdict}")
@@ -176,7 +179,8 @@ def _run(args: argparse.Namespace) -> None:
 
             result = pipeline(**common, margin=args.margin, force_promote=args.force_promote)
             _report_train(result["train"], args.store)
-            _report_predict(result["predict"])
+            if result["predict"] is not None:  # None on a non-chief multi_worker worker
+                _report_predict(result["predict"])
         elif args.command == "train":
             from flows.train import train
 

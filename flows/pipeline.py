@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Optional
 
 from prefect import flow
 
 from rnn_model.config import ForecastConfig
+from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
 
@@ -33,11 +35,14 @@ def pipeline(
 ) -> dict:
     """``train`` then ``predict`` as subflows, on the same data and ``as_of``; their mapped tasks run on
     ``task_runner`` (with ``dask`` and no address, one temporary local cluster serves both)."""
-    with store_lock(store), dask_cluster(task_runner, dask_address) as address:
+    chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
+    with store_lock(store) if chief else nullcontext(), dask_cluster(task_runner, dask_address) as address:
         scale = dict(partitions=partitions, task_runner=task_runner, dask_address=address)
         trained = with_task_runner(train, task_runner, address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
             force_promote=force_promote, **scale)
+        if not chief:
+            return {"train": trained, "predict": None}
         predicted = with_task_runner(predict, task_runner, address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, **scale)
         return {"train": trained, "predict": predicted}

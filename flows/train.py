@@ -3,11 +3,13 @@ register -> promote."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Optional
 
 from prefect import flow, get_run_logger
 
 from rnn_model.config import ForecastConfig
+from rnn_model.distribute import writes_results
 from rnn_model.partitions import merge_panels
 from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
@@ -48,7 +50,9 @@ def train(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
             force_promote=force_promote, rollback_to=rollback_to, partitions=partitions, task_runner=task_runner,
             dask_address=dask_address)
-    with store_lock(store):
+    # multi_worker: every worker runs this flow in lockstep; only the chief locks and writes the store
+    chief = writes_results(config.train.strategy)
+    with store_lock(store) if chief else nullcontext():
         if rollback_to:
             return {"champion": rollback(store, model_name, rollback_to), "promoted": False, "rollback": True}
         if config.train.strategy != "default":
@@ -63,7 +67,7 @@ def train(
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
         decision = promotion_decision(forecasts, scores, margin, notes=[champion_problem] if champion_problem else [])
-        if not result.extra.get("chief", True):  # multi_worker: only the chief writes to the store
+        if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
             get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
             return {"version": None, "promoted": False, "reasons": ["not the chief worker: nothing registered"],
                     "champion": champion_version, "metrics": scores.overall.reset_index().to_dict("records"),

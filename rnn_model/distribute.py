@@ -22,7 +22,7 @@ import os
 
 from .errors import ConfigError
 
-__all__ = ["get_strategy", "is_chief", "replicas"]
+__all__ = ["get_strategy", "is_chief", "writes_results", "replicas"]
 
 _CACHE: dict[str, object] = {}
 
@@ -73,3 +73,20 @@ def is_chief(strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def writes_results(strategy_name: str) -> bool:
+    """Whether this process will be the one that writes (decided from ``TF_CONFIG``, before any strategy
+    exists): True unless ``multi_worker`` and this task is not the chief. Non-chief workers must not
+    take the store lock, or they would wait for the chief while the chief waits for them in training."""
+    if strategy_name != "multi_worker":
+        return True
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return True  # get_strategy reports the bad TF_CONFIG
+    cluster, me = task.get("cluster", {}), task.get("task", {})
+    kind, index = me.get("type"), int(me.get("index", 0))
+    if kind in (None, "chief"):
+        return True
+    return kind == "worker" and index == 0 and "chief" not in cluster

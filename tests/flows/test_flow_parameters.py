@@ -27,6 +27,9 @@ CASES = [
     (predict, {"as_of": "2026-13-45"}, "as_of"),
     (predict, {"model_version": "../v1"}, "model_version"),
     (backtest, {"n_windows": 0}, "n_windows"),
+    (predict, {"partitions": 0}, "partitions"),
+    (train, {"task_runner": "spark"}, "task_runner"),
+    (train, {"config": {"train": {"strategy": "tpu"}}}, "strategy="),
 ]
 
 
