@@ -4,10 +4,11 @@
     .venv/bin/python -m benchmarks.accuracy --datasets quarterly22,yearly3 --variant lr3e-3="--learning-rate 0.003"
     .venv/bin/python -m benchmarks.accuracy --json /tmp/acc.json  # also write every number as JSON
 
-Needs the benchmark-only extra: ``pip install -e '.[bench]'`` (statsmodels, pmdarima: the data) and
-``pip install --no-deps statsforecast==2.1.1 coreforecast utilsforecast`` (the AutoETS/AutoARIMA
-competitors; statsforecast declares ``pandas<3``, which conflicts with this project's ``pandas>=3.1``,
-yet its ``statsforecast.models`` work on NumPy arrays under pandas 3.1, which is all this uses).
+Needs the benchmark-only extra: ``pip install -e '.[bench]'`` (statsmodels, pmdarima: the data), then
+``pip install statsforecast==2.1.1 && pip install pandas==3.1.1`` (the AutoETS/AutoARIMA competitors:
+statsforecast and fugue declare ``pandas<3``, which conflicts with this project's ``pandas>=3.1``, so pip
+downgrades pandas and the second command restores it; ``statsforecast.models`` work on NumPy arrays under
+pandas 3.1.1, which is all this uses; ``pip check`` then reports that declared conflict).
 
 Protocol: the last ``h`` points of every series are the test (h by frequency: 48 half-hourly, 14 daily,
 13 weekly, 12 monthly, 8 quarterly, 6 yearly). The project is driven through its own CLI, exactly as a
@@ -83,9 +84,12 @@ def load_datasets() -> dict[str, dict]:
     msft = pm.load_msft()
     msft_s = pd.Series(msft["Close"].to_numpy(np.float64), index=pd.to_datetime(msft["Date"]))
     msft_s = msft_s[msft_s.index >= "2010-01-01"]  # the last ~8 years (runtime); trading days
+    # On a trading-day grid: consecutive trading days get consecutive business days (holidays are not gaps;
+    # with gaps, windows that touch a holiday are unusable, and a held-out set without any full window makes
+    # the train flow fail with KeyError 'challenger').
     out["msft_daily"] = dict(
-        frame=pd.DataFrame({"unique_id": "msft", "ds": msft_s.index, "y": msft_s.to_numpy()}), freq="B",
-        note="pmdarima msft: Microsoft daily close, business days 2010-01-04..2017-11-10 (holidays = masked gaps)",
+        frame=_end_aligned({"msft": msft_s.to_numpy()}, "B", "2017-11-10"), freq="B",
+        note="pmdarima msft: Microsoft daily close, 2010-01-04..2017-11-10, re-indexed on consecutive trading days",
         source="pmdarima")
 
     co2 = sm.co2.load().data["co2"]

@@ -361,7 +361,9 @@ def hand_written(cfg, buffer, starts, batch, steps, mode: str, jit: bool) -> Var
             timer.on_train_batch_end(0)
         return len(sel)
 
-    return Variant(f"hand_{mode}{'_jit' if jit else ''}_b{batch}", batch, fit)
+    v = Variant(f"hand_{mode}{'_jit' if jit else ''}_b{batch}", batch, fit)
+    v.step, v.weights = train_step, w  # for checking the two modes against each other
+    return v
 
 
 def run_explore(args) -> None:

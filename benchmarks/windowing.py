@@ -337,6 +337,7 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
     try:
         for child in children.values():
             child.recv()  # "loaded": TF imported, data loaded, waiting for "build"
+        _log(f"{len(children)} children loaded")
         # keras's builds (warm-ups) take the longest: they run side by side, before anything is timed.
         built = {}
         for h in args.horizons:
@@ -394,8 +395,11 @@ def summarise(h: int, res: dict) -> dict:
     return out
 
 
+_T0 = time.perf_counter()
+
+
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def machine() -> dict:
@@ -414,7 +418,7 @@ def machine() -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="20 series, 2 reps, fewer keras batches")
+    p.add_argument("--quick", action="store_true", help="50 series, 2 reps, 15 keras batches per rep")
     p.add_argument("--n-series", type=int, default=100)
     p.add_argument("--length", type=int, default=10_000)
     p.add_argument("--input-size", type=int, default=48)
@@ -440,7 +444,7 @@ def main(argv=None) -> int:
         child_main(args)
         return 0
     if args.quick:
-        args.n_series, args.reps, args.keras_batches = min(args.n_series, 20), 2, 15
+        args.n_series, args.reps, args.keras_batches, args.settle = min(args.n_series, 50), 2, 15, 0.5
 
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_windowing_") as tmp:

@@ -19,6 +19,9 @@ __all__ = ["Forecaster", "future_frame", "add_intervals"]
 CHUNK = 4_096
 
 
+_UNPICKLED: dict = {}  # per process: model pickle digest -> Forecaster holding the model and its tf.function
+
+
 class Forecaster:
     """A trained model with its scaler and (resolved) configuration."""
 
@@ -30,10 +33,38 @@ class Forecaster:
         self._fn = None
 
     def __getstate__(self) -> dict:
-        # Picklable (sent to Dask workers): the Keras model pickles itself; the compiled function is rebuilt.
-        return {**self.__dict__, "_fn": None}
+        """Picklable, to be sent to Dask workers: the Keras model as its own pickle (a ``.keras`` archive),
+        made once per forecaster; the compiled function is not sent."""
+        import hashlib
+        import pickle
+
+        if self.__dict__.get("_blob") is None:
+            self._blob = pickle.dumps(self.model)
+            self._digest = hashlib.sha256(self._blob).hexdigest()
+        return {k: v for k, v in self.__dict__.items() if k not in ("model", "_fn", "_shared")}
+
+    def __setstate__(self, state: dict) -> None:
+        """A worker gets one task per group of series, all with the same model: the model (and its compiled
+        function) is rebuilt once per process and reused, not once per task."""
+        import pickle
+
+        self.__dict__.update(state)
+        cached = _UNPICKLED.get(self._digest)
+        if cached is None:
+            cached = _UNPICKLED[self._digest] = Forecaster(pickle.loads(self._blob), self.scaler, self.config)
+            while len(_UNPICKLED) > 4:
+                _UNPICKLED.pop(next(iter(_UNPICKLED)))
+        self.model = cached.model
+        self._fn = None
+        self._shared = cached  # the compiled function lives there, shared by every copy in this process
 
     def _compiled(self):
+        shared = self.__dict__.get("_shared")
+        if shared is not None and shared is not self:
+            return shared._compiled()
+        return self._compiled_here()
+
+    def _compiled_here(self):
         if self._fn is None:
             import tensorflow as tf
 

@@ -219,3 +219,41 @@ def test_groups_that_disagree_on_the_frequency_are_validated_again_with_the_majo
     kept, report, resolved = combine_outcomes(outcomes)
     assert resolved.data.freq == "h" and sum(o.panel.n_series for o in kept) == 7
     assert "odd" in {p.unique_id for p in report.problems if p.problem == "gap"}  # every other hour missing
+
+
+# ------------------------------------------------------------------------ replacing a set of part files
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
+def test_a_set_of_parts_is_replaced_whole(tmp_path, exchange):
+    from rnn_model.io import atomic_write_parquet_set
+
+    folder = tmp_path / "predictions" / "as_of=2026-01-01"
+    part = lambda v: pa.table({"v": [v]})  # noqa: E731
+    atomic_write_parquet_set({f"part-{k}.parquet": part(1) for k in range(4)}, folder, exchange=exchange)
+    atomic_write_parquet_set({"part-0.parquet": part(2)}, folder, exchange=exchange)
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]  # no stale part-1..3
+    assert [p.name for p in folder.parent.iterdir()] == ["as_of=2026-01-01"]  # no temporaries
+    rows = pads.dataset(folder.parent, format="parquet", partitioning="hive").to_table()
+    assert rows.column("v").to_pylist() == [2]
+
+
+def test_a_writer_killed_between_the_two_renames_is_recovered_by_the_next_write(tmp_path):
+    from rnn_model.io import atomic_write_parquet_set
+
+    folder = tmp_path / "predictions" / "as_of=2026-01-01"
+    atomic_write_parquet_set({"part-0.parquet": pa.table({"v": [1]})}, folder)
+    # what a writer killed after the first rename leaves: the old set hidden, no partition, a new set
+    folder.rename(folder.parent / ".as_of=2026-01-01.abc.old")
+    (folder.parent / ".as_of=2026-01-01.def.tmp").mkdir()
+    (folder.parent / ".as_of=2026-01-01.def.tmp" / "part-0.parquet").write_text("half")
+    assert pads.dataset(folder.parent, format="parquet", partitioning="hive").count_rows() == 0  # never a mix
+
+    def failing_write():  # the next write fails too: the old set must be back in place
+        atomic_write_parquet_set({"part-0.parquet": "not a table"}, folder)
+
+    with pytest.raises(AttributeError):
+        failing_write()
+    assert pq.read_table(folder / "part-0.parquet").column("v").to_pylist() == [1]
+    atomic_write_parquet_set({"part-3.parquet": pa.table({"v": [3]})}, folder)
+    assert [p.name for p in folder.parent.iterdir()] == ["as_of=2026-01-01"]
+    assert [p.name for p in folder.iterdir()] == ["part-3.parquet"]
