@@ -113,13 +113,13 @@ class TimeGrid:
         off = parse_freq(freq)
         if isinstance(off, int):
             rel = None if ds is None else np.asarray(ds, np.int64) - int(ds_min)
-            return cls(freq, int(ds_min) - _phase_shift(rel, off))
+            return cls(freq, int(ds_min) - _phase_shift(rel, off, in_place=True))
         ts = pd.Timestamp(ds_min)
         if not _is_tick(off):
             return cls(freq, off.rollback(ts))
         if ds is not None:
-            ns = _as_ns(ds)
-            ts = ts - pd.Timedelta(_phase_shift(ns - ts.value, pd.Timedelta(off).value), "ns")
+            rel = np.subtract(_as_ns(ds), ts.value)  # one temporary, reused for the phase below
+            ts = ts - pd.Timedelta(_phase_shift(rel, pd.Timedelta(off).value, in_place=True), "ns")
         return cls(freq, ts)
 
     def to_ticks(self, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +132,7 @@ class TimeGrid:
         if _is_tick(off):
             step = pd.Timedelta(off).value
             rel = ns - pd.Timestamp(self.anchor).value
-            ticks, phase = np.divmod(rel, step)
+            ticks, phase = np.divmod(rel, step, out=(np.empty_like(rel), rel))  # the phase overwrites rel
             return ticks, phase == 0
         end = pd.Timestamp(ns.max()) if ns.size else pd.Timestamp(self.anchor)
         grid = pd.date_range(self.anchor, end + off, freq=off).asi8  # [n_grid]
@@ -183,16 +183,17 @@ def _most_common(values: np.ndarray) -> int:
     return int(uniq[np.argmax(counts)])
 
 
-def _phase_shift(rel: np.ndarray | None, step: int) -> int:
+def _phase_shift(rel: np.ndarray | None, step: int, in_place: bool = False) -> int:
     """How far below ``ds_min`` the grid anchor lies so that the most common phase is on the grid.
 
     Fix: the anchor used to be ``ds_min`` itself, so one off-grid earliest timestamp (e.g. 00:30 in hourly
     data) shifted the whole grid and flagged every other row as off-grid (and dropped them with 'drop').
-    ``rel`` is ``ds - ds_min`` (>= 0) in grid units; the result is in ``[0, step)``.
+    ``rel`` is ``ds - ds_min`` (>= 0) in grid units; the result is in ``[0, step)``. ``in_place``: ``rel`` is
+    a temporary of the caller's and may be overwritten (saves one array the size of the data).
     """
     if rel is None or len(rel) == 0:
         return 0
-    phase = _most_common(rel % step)
+    phase = _most_common(np.remainder(rel, step, out=rel if in_place else None))
     return (step - phase) % step
 
 

@@ -278,22 +278,22 @@ def build_panel(
     if report.errors:  # wrong column types: nothing below can be checked meaningfully
         report.raise_if_errors()
 
-    keep = np.ones(len(codes), bool)
+    keep = None  # rows kept so far; None: all of them (no mask is built in the common case)
     if as_of is not None:
         limit = _as_of_value(as_of, ds)
         after = ds > limit
         if after.any():
             report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {as_of}", "info")
-        keep &= ~after
+            keep = ~after
 
-    null_rows = (codes < 0) | ds_null
-    if null_rows.any():
+    if codes.min() < 0 or ds_null.any():
+        null_rows = (codes < 0) | ds_null
         policy = data.on_null_id
         first = int(np.flatnonzero(null_rows)[0])
         report.add("*", "null_id", int(null_rows.sum()), f"row {first} has a null id or ds", action_for(policy))
-        keep &= ~null_rows
+        keep = ~null_rows if keep is None else keep & ~null_rows
 
-    if not keep.all():
+    if keep is not None and not keep.all():
         codes, ds, y = codes[keep], ds[keep], y[keep]
     codes, ds, y = _sort_rows(codes, ds, y)  # by series, then time; stable for equal keys
     n_ids = len(ids)
@@ -339,15 +339,20 @@ def build_panel(
     keep_rows = np.ones(len(codes), bool)
     per_series(~on_grid, "off_grid", data.on_off_grid, lambda i: f"ds={_fmt(ds[i])} not on freq {freq}", True)
 
-    same_series = np.r_[False, codes[1:] == codes[:-1]]
-    dup = same_series & np.r_[False, ds[1:] == ds[:-1]] & keep_rows
+    dup = np.zeros(len(codes), bool)  # [n_rows] same series and same ds as the row before
+    np.logical_and(codes[1:] == codes[:-1], ds[1:] == ds[:-1], out=dup[1:])
+    dup &= keep_rows
     per_series(dup, "duplicate", data.on_duplicate, lambda i: f"ds={_fmt(ds[i])} appears more than once")
     keep_rows &= ~dup  # duplicate rows are never laid out twice (the series is dropped or it is an error)
 
     # NaN, inf, and values float32 cannot hold (the buffer is float32): all masked or refused alike.
-    fits = np.abs(y) <= np.finfo(np.float32).max  # [n_rows] False for NaN, inf and float32 overflow
-    non_finite = ~fits & keep_rows
-    per_series(non_finite, "non_finite", data.on_non_finite, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
+    f32max = np.finfo(np.float32).max
+    lo_y, hi_y = (y.min(), y.max()) if len(y) else (0.0, 0.0)  # NaN if any y is NaN
+    all_fit = bool(-f32max <= lo_y and hi_y <= f32max)  # every value finite and within float32
+    fits = np.ones(len(y), bool) if all_fit else np.abs(y) <= f32max  # [n_rows] False for NaN, inf, overflow
+    if not all_fit:
+        non_finite = ~fits & keep_rows
+        per_series(non_finite, "non_finite", data.on_non_finite, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
 
     # Per-series extent on the grid, from the rows still kept (sorted by series, then time). Rows are
     # grouped by series, so each series' rows are one run: counts give the run boundaries.
@@ -417,10 +422,12 @@ def build_panel(
     lengths = span[kept_series]
     offsets = np.zeros(len(kept_series) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    f32max = np.finfo(np.float32).max
     if all_rows_kept and len(kept_series) == n_ids and offsets[-1] == len(codes):
         # Every row kept, distinct on-grid ticks, no gap: row i is slot i (the scatter is the identity).
-        values = np.where(fits, y, np.nan).astype(np.float32)  # [n_slots] no overflow to inf
+        if all_fit:
+            values = y.astype(np.float32)  # [n_slots]
+        else:
+            values = np.where(fits, y, np.nan).astype(np.float32)  # [n_slots] no overflow to inf
     else:
         base = np.zeros(n_ids, np.int64)  # slot of tick 0 of each kept series
         base[kept_series] = offsets[:-1] - first_tick[kept_series]
@@ -429,7 +436,7 @@ def build_panel(
         values = np.full(offsets[-1], np.nan, np.float32)  # [n_slots]
         ys = y[rows]
         values[slot] = np.where(np.abs(ys) <= f32max, ys, np.nan)  # no overflow to inf
-    observed = np.isfinite(values)
+    observed = np.isfinite(values)  # [n_slots]
     if not observed.all():
         values[~observed] = np.nan
     panel = Panel(
