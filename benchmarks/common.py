@@ -198,13 +198,14 @@ class TreeRssSampler:
         self.pid = pid
         self.peak_main_kb = 0
         self.peak_tree_kb = 0
+        self.timeline: list[tuple[float, int, int]] = []  # (time.time(), main kB, tree kB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
         self._thread.start()
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            total = 0
+            total = main = 0
             for p in _tree(self.pid):
                 try:
                     kb = status_kb("VmRSS", p)
@@ -212,8 +213,10 @@ class TreeRssSampler:
                     continue
                 total += kb
                 if p == self.pid:
+                    main = kb
                     self.peak_main_kb = max(self.peak_main_kb, kb)
             self.peak_tree_kb = max(self.peak_tree_kb, total)
+            self.timeline.append((time.time(), main, total))
 
     def stop(self) -> None:
         self._stop.set()

@@ -11,7 +11,7 @@ log event to its ``Finished in state`` line -- the orchestration between tasks i
 Start-up is split in two: imports (Python, Prefect, the CLI) up to ``Starting temporary server``, and
 the temporary API's start-up from there to the first ``Beginning flow run``.
 
-    .venv/bin/python -m benchmarks.scale            # 1,000 x 10,000, cap 100 windows/series, 3 epochs
+    .venv/bin/python -m benchmarks.scale            # 1,000 x 10,000, cap 50 windows/series, 3 epochs
     .venv/bin/python -m benchmarks.scale --quick    # 200 x 10,000 (2M rows), cap 50, 1 epoch
 """
 
@@ -67,6 +67,22 @@ def parse_log(text: str, day: dt.date) -> list[dict]:
     return events
 
 
+def stage_of(flow_name: str, task: str) -> str:
+    stage = STAGES.get(task, task)
+    return f"predict: {stage}" if flow_name == "predict" and stage in ("ingest", "validate") else stage
+
+
+def stage_peaks(rows, timeline, marks_start: float) -> dict[str, float]:
+    """Peak RSS (GB, CLI process) sampled during each stage."""
+    peaks: dict[str, float] = {}
+    for flow_name, task, _, t0, t1 in rows:
+        kb = [main for t, main, _ in timeline if t0 - 0.05 <= t <= t1 + 0.05]
+        if kb:
+            key = stage_of(flow_name, task)
+            peaks[key] = max(peaks.get(key, 0.0), max(kb) / 1024**2)
+    return peaks
+
+
 def stage_times(events: list[dict], t_start: float, t_end: float) -> tuple[list[tuple[str, str, float]], dict]:
     """Per task: (flow, task, seconds since the previous event of the run); plus totals per stage."""
     rows, flow, prev = [], "?", None
@@ -81,7 +97,7 @@ def stage_times(events: list[dict], t_start: float, t_end: float) -> tuple[list[
             prev = e["t"]
         elif e["kind"] == "Task run" and e["message"].startswith("Finished in state"):
             task = e["name"].rsplit("-", 1)[0]
-            rows.append((flow, task, e["t"] - prev))
+            rows.append((flow, task, e["t"] - prev, prev, e["t"]))
             prev = e["t"]
         elif e["kind"] == "Flow run" and e["message"].startswith("Finished in state"):
             marks["last_flow"] = e["t"]
@@ -90,11 +106,8 @@ def stage_times(events: list[dict], t_start: float, t_end: float) -> tuple[list[
     server = marks.get("server", first_flow)
     totals["start-up: imports"] = server - t_start
     totals["start-up: temporary API"] = first_flow - server
-    for flow_name, task, sec in rows:
-        stage = STAGES.get(task, task)
-        if flow_name == "predict" and stage in ("ingest", "validate"):
-            stage = f"predict: {stage}"
-        totals[stage] = totals.get(stage, 0.0) + sec
+    for flow_name, task, sec, _, _ in rows:
+        totals[stage_of(flow_name, task)] = totals.get(stage_of(flow_name, task), 0.0) + sec
     accounted = sum(totals.values())
     totals["flow bookkeeping + shutdown"] = (t_end - t_start) - accounted
     return rows, totals
@@ -105,7 +118,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n-series", type=int, default=1000)
     p.add_argument("--length", type=int, default=10_000)
-    p.add_argument("--cap", type=int, default=100, help="--max-windows-per-series")
+    p.add_argument("--cap", type=int, default=50, help="--max-windows-per-series")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--keep", type=Path, help="keep the data, store and log in this directory")
     args = p.parse_args(argv)
@@ -150,12 +163,14 @@ def main(argv=None) -> int:
     print(f"exit code {rc}; {n_pred:,} prediction rows (expected {args.n_series * 24:,}); wall {wall:.1f} s")
     print(f"peak RSS: CLI process {maxrss_kb / 1024**2:.2f} GB (ru_maxrss); CLI + temporary API server "
           f"{sampler.peak_tree_kb / 1024**2:.2f} GB (sampled sum); CLI sampled {sampler.peak_main_kb / 1024**2:.2f} GB\n")  # fmt: skip
-    print("| stage | seconds | share |\n|---|---:|---:|")
+    peaks = stage_peaks(rows, sampler.timeline, t_start)
+    print("| stage | seconds | share | peak RSS of the CLI process in the stage, GB |\n|---|---:|---:|---:|")
     for stage, sec in totals.items():
-        print(f"| {stage} | {sec:.1f} | {100 * sec / wall:.0f}% |")
-    print(f"| **total (process wall time)** | **{wall:.1f}** | 100% |")
+        peak = f"{peaks[stage]:.2f}" if stage in peaks else ""
+        print(f"| {stage} | {sec:.1f} | {100 * sec / wall:.0f}% | {peak} |")
+    print(f"| **total (process wall time)** | **{wall:.1f}** | 100% | {sampler.peak_main_kb / 1024**2:.2f} |")
     print("\nper task (flow / task: seconds since the previous event):")
-    for flow_name, task, sec in rows:
+    for flow_name, task, sec, _, _ in rows:
         print(f"  {flow_name:8s} {task:22s} {sec:7.2f}")
     ok_run = rc == 0 and n_pred == args.n_series * 24
     peak_gb = max(sampler.peak_tree_kb, maxrss_kb) / 1024**2 if ok_run else float("nan")

@@ -2,7 +2,7 @@
 
 Variants (same panel, same windows, same batch size, all shuffled, all ending in ``prefetch``):
 
-* ``ours``  -- :func:`rnn_model.windowing.make_dataset`: int64 window starts into one float32 buffer,
+* ``ours``  -- :func:`rnn_model.windowing.make_dataset`: window starts into one float32 buffer, a
   seeded per-epoch shuffle of the starts, one vectorised gather per batch.
 * ``keras`` -- (a) ``keras.utils.timeseries_dataset_from_array`` per series (``shuffle=True``,
   ``batch_size=None``), windows split into ``[input_size, 1]`` / ``[horizon]``, the series mixed
@@ -16,17 +16,19 @@ Variants (same panel, same windows, same batch size, all shuffled, all ending in
   default, i.e. the same uniform per-epoch permutation ours does; ``--numpy-shuffle-buffer`` changes it).
 
 Every variant runs in its own fresh subprocess, which imports TensorFlow, loads the prepared data (the
-float32 buffer, series offsets and int64 window starts, saved by the parent), records its RSS
-baseline, resets the kernel's peak-RSS mark (``/proc/self/clear_refs`` = 5; a 2 ms VmRSS sampler is the
-fallback), builds its pipeline and one iterator over ``reps`` epochs (as ``Model.fit(ds,
-steps_per_epoch=steps)`` uses ours), then waits for the parent. Each rep takes the next full epoch
-(``steps`` batches, the last one partial) from that iterator. The parent interleaves the repetitions
-(ours, keras, numpy, rotated each rep, after ``--settle`` idle seconds), so machine noise hits all
-variants alike. Peak RSS is VmHWM at the end of the child, so it covers the build and every rep; "extra
-RSS" is peak minus baseline. Windows/s only counts iterating (the build is reported as ``setup s``).
-The consumer is a plain Python loop touching each batch (checks its shapes and counts its windows);
-``--consumer graph`` drains the iterator inside a ``tf.function`` instead, as ``Model.fit`` does.
-The script exits 1 when a target fails.
+float32 buffer, series offsets and int64 window starts, saved by the parent), releases free heap
+(``malloc_trim``), records its RSS baseline, resets the kernel's peak-RSS mark
+(``/proc/self/clear_refs`` = 5; a 2 ms VmRSS sampler is the fallback), builds its pipeline and waits.
+Each rep of ours and numpy is one full epoch (``steps`` batches, the last one partial) from a fresh
+iterator; keras keeps one warmed-up iterator and each rep takes its next ``--keras-batches`` batches.
+The parent interleaves the reps (ours, keras, numpy, rotated each rep, after ``--settle`` idle
+seconds), so machine noise hits all variants alike, and keeps every child but the one at work stopped
+(SIGSTOP), so no idle pipeline's background threads run while another variant is timed. Peak RSS is
+VmHWM at the end of the child (covering the build and every rep); "extra RSS" is peak minus baseline.
+Windows/s only counts iterating (the build is reported as ``setup s``). The consumer is a plain Python
+loop touching each batch (checks its shapes, counts its windows); ``--consumer graph`` drains the
+iterator inside a ``tf.function`` instead, as ``Model.fit`` does. The script exits 1 when a target
+fails.
 
 Run from the repository root::
 
@@ -42,6 +44,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -202,7 +205,7 @@ def child_main(args) -> None:
 
         module, _, attr = args.impl.partition(":")
         make_dataset = getattr(importlib.import_module(module), attr)
-        ds, steps_ours = make_dataset(buffer, starts, input_size, h, batch, seed=seed, epochs=args.reps)
+        ds, steps_ours = make_dataset(buffer, starts, input_size, h, batch, seed=seed, epochs=1)
         assert steps_ours == steps
         per_rep, full_epoch = steps, True
     elif args.variant == "numpy":
@@ -220,7 +223,6 @@ def child_main(args) -> None:
             tf.data.Dataset.from_tensor_slices((x_np, y_np))
             .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
             .batch(batch)
-            .repeat(args.reps)  # one epoch per rep, reshuffled each time
             .prefetch(tf.data.AUTOTUNE)
         )
         per_rep, full_epoch = steps, True
@@ -249,13 +251,14 @@ def child_main(args) -> None:
     if args.consumer == "graph":  # trace once, outside the timed loop
         drain.get_concrete_function(tf.data.IteratorSpec(ds.element_spec), tf.TensorSpec([], tf.int64))
     info["build_s"] = time.perf_counter() - t0
-    # One iterator for all reps, as Model.fit(dataset, steps_per_epoch=steps) uses it: ours and numpy
-    # yield ``reps`` epochs back to back and each rep takes one epoch; keras is warmed up first (that
-    # fills its per-series shuffle buffers), then each rep takes ``keras_batches`` batches.
-    it = iter(ds)
+    # ours and numpy: each rep is one full epoch from a fresh iterator (so no epoch is prepared in the
+    # background while another variant is timed). keras: one iterator, warmed up first (that fills its
+    # per-series shuffle buffers), then each rep takes the next ``keras_batches`` batches.
+    persistent = None
     if args.variant == "keras":
+        persistent = iter(ds)
         t1 = time.perf_counter()
-        consume(it, args.keras_warmup)
+        consume(persistent, args.keras_warmup)
         info["warmup_s"] = time.perf_counter() - t1
     info["setup_s"] = time.perf_counter() - t0
 
@@ -277,7 +280,7 @@ def child_main(args) -> None:
         cmd = line.strip()
         if cmd == "run":
             c0, t1 = time.process_time(), time.perf_counter()
-            n = consume(it, per_rep)
+            n = consume(persistent if persistent is not None else iter(ds), per_rep)
             seconds, cpu = time.perf_counter() - t1, time.process_time() - c0
             if full_epoch and n != n_windows:
                 raise AssertionError(f"one epoch gave {n} windows, expected {n_windows}")
@@ -309,6 +312,13 @@ class Child:
             cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_f, text=True
         )
 
+    def pause(self) -> None:
+        """SIGSTOP: an idle child's background threads (autotune, prefetch) must not steal CPU."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def recv(self) -> dict:
         for line in self.proc.stdout:
             if line.startswith(PROTO):
@@ -318,12 +328,19 @@ class Child:
         raise RuntimeError(f"{self.variant} child exited with {self.proc.returncode}:\n{tail}")
 
     def send(self, cmd: str) -> dict:
+        """Wake the child, run one command, and stop it again."""
+        self.resume()
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
-        return self.recv()
+        msg = self.recv()
+        self.pause()
+        return msg
 
     def close(self) -> dict:
-        msg = self.send("done")
+        self.resume()
+        self.proc.stdin.write("done\n")
+        self.proc.stdin.flush()
+        msg = self.recv()
         self.proc.stdin.close()
         self.proc.wait()
         self._log_f.close()
@@ -337,14 +354,17 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
     try:
         for child in children.values():
             child.recv()  # "loaded": TF imported, data loaded, waiting for "build"
+            child.pause()
         _log(f"{len(children)} children loaded")
         # keras's builds (warm-ups) take the longest: they run side by side, before anything is timed.
         built = {}
         for h in args.horizons:
+            children[h, "keras"].resume()
             children[h, "keras"].proc.stdin.write("build\n")
             children[h, "keras"].proc.stdin.flush()
         for h in args.horizons:
             built[h, "keras"] = children[h, "keras"].recv()
+            children[h, "keras"].pause()
         for h in args.horizons:
             for v in ("ours", "numpy"):  # one build at a time; the other children sit idle
                 built[h, v] = children[h, v].send("build")
@@ -364,6 +384,7 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
             results[h][v]["done"] = children.pop((h, v)).close()
     finally:
         for child in children.values():
+            child.resume()
             child.proc.kill()
             child.proc.wait()
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 from pydantic import AfterValidator, Field
 
@@ -34,10 +34,10 @@ def check_data_path(value: Optional[str]) -> Optional[str]:
         return value
     local = value
     if "://" in value:
-        scheme, rest = value.split("://", 1)
-        if scheme.lower() != "file":
+        url = urlparse(value)
+        if url.scheme.lower() != "file" or url.netloc not in ("", "localhost"):
             return value
-        local = unquote(rest)
+        local = unquote(url.path)
     if not Path(local).exists():
         raise DataReadError(f"input not found: {value}; pass --data with a Parquet file, directory or URL")
     return value

@@ -82,6 +82,9 @@ def promotion_decision(
     added to the reasons (e.g. why the champion could not be compared)."""
     overall = scores.overall["mase"]
     mine = forecasts[forecasts["model"] == challenger]
+    if challenger not in overall.index:  # no held-out window had fully observed inputs and targets
+        reason = "no held-out window is fully observed (gaps or NaN at the end of every series): nothing to judge"
+        return PromotionDecision(False, [reason, *notes])
     champion = float(overall["champion"]) if "champion" in overall.index else None
     decision = decide_promotion(
         challenger_mase=float(overall[challenger]),

@@ -17,7 +17,6 @@ import pytest
 from flows.cli import main
 from flows.pipeline import pipeline
 from flows.predict import predict
-from flows.runners import with_task_runner
 from rnn_model.config import DataConfig
 from rnn_model.io import read_long_table
 from rnn_model.partitions import partition_of_ids
@@ -59,6 +58,13 @@ def cluster():
         yield local
 
 
+async def _subflow_runs(client, flow_run_id) -> list:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+
+
 def _predictions(store: Path) -> pd.DataFrame:
     frame = pads.dataset(store / "predictions", format="parquet", partitioning="hive").to_table().to_pandas()
     return frame.sort_values(KEY).reset_index(drop=True)
@@ -86,8 +92,9 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     store = tmp_path / "store"
     shutil.copytree(partitioned_store["store"], store)
     thread = _predictions(store)
-    on_dask = with_task_runner(predict, "dask", cluster.scheduler_address)
-    state = on_dask(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF,
+    # As a deployment would: the runner named by parameters only. The flow (decorated with the thread
+    # pool) runs itself once more as a subflow on the Dask runner.
+    state = predict(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF,
                     partitions=PARTITIONS, task_runner="dask", dask_address=cluster.scheduler_address,
                     return_state=True)
     assert state.is_completed(), state.message
@@ -97,7 +104,9 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     pd.testing.assert_frame_equal(dask[cols], thread[cols])  # bit for bit
 
     # the mapped tasks ran on the workers and reported to this session's Prefect API
-    runs = run_api(task_runs_of, state.state_details.flow_run_id)
+    (child,) = run_api(_subflow_runs, state.state_details.flow_run_id)
+    assert child.state.is_completed()
+    runs = run_api(task_runs_of, child.id)
     names = [r.name.rsplit("-", 1)[0] for r in runs]
     assert names.count("forecast") == PARTITIONS and names.count("validate-data") == PARTITIONS
     assert all(r.state.is_completed() for r in runs)
@@ -105,7 +114,8 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     with distributed.Client(cluster) as client:  # the forecasts were computed in the worker processes
         assert any(client.run(lambda: "tasks.prediction" in sys.modules).values())
 
-    # the CLI on the same cluster, and then a thread-pool run without partitions: the 4 parts are replaced
+    # the CLI (flow.with_options(task_runner=...)) on the same cluster; then a thread-pool run without
+    # partitions: the 4 parts are replaced by one
     assert main(["predict", "--data", split_data.as_uri(), "--store", str(store), "--as-of", AS_OF,
                  "--partitions", str(PARTITIONS), "--task-runner", "dask",
                  "--dask-address", cluster.scheduler_address]) == 0
@@ -117,3 +127,18 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     single = _predictions(store)
     assert len(single) == len(thread) and not single.duplicated(["unique_id", "ds"]).any()
     np.testing.assert_allclose(single.y_hat, thread.y_hat, rtol=1e-5)
+
+
+def test_runner_choices_are_refused_clearly_before_anything_runs(monkeypatch, tmp_path, capsys, split_data):
+    store = tmp_path / "store"
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if the [dask] extra were not installed
+    assert main(["predict", "--data", str(split_data), "--store", str(store), "--task-runner", "dask"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: task_runner='dask' needs prefect-dask, which is not installed: "
+                   "pip install 'rnn-forecast-pipeline[dask]' (prefect-dask)")
+    monkeypatch.undo()
+    assert main(["predict", "--data", str(split_data), "--store", str(store), "--dask-address", "tcp://h:8786"]) == 2
+    assert "dask_address is set but task_runner='thread'" in capsys.readouterr().err
+    assert main(["predict", "--data", str(split_data), "--store", str(store), "--partitions", "0"]) == 2
+    assert "partitions=0 is invalid" in capsys.readouterr().err
+    assert not store.exists()
