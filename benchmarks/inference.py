@@ -88,6 +88,51 @@ def child_main(args) -> None:
     serve({"run": run, "peak": lambda: {"peak_kb": peak.peak_kb(), "method": peak.method}})
 
 
+def explore(args) -> None:
+    """Chunk sizes of predict_scaled and batch sizes of model.predict, interleaved in one process."""
+    import keras
+
+    import rnn_model.prediction as prediction
+    from benchmarks.training import HORIZON, INPUT, make_windows
+    from rnn_model.model import build_model
+    from rnn_model.prediction import Forecaster
+    from rnn_model.windowing import gather_windows
+
+    cfg, buffer, starts = make_windows(args.n_series, args.length)
+    starts = np.sort(np.random.default_rng(1).permutation(starts)[: args.windows])
+    x, _ = gather_windows(buffer, starts, INPUT, HORIZON)
+    keras.utils.set_random_seed(cfg.train.seed)
+    model = build_model(cfg.model, INPUT, HORIZON)
+    forecaster = Forecaster(model, None, cfg)
+
+    def chunked(chunk):
+        def run():
+            prediction.CHUNK = chunk
+            forecaster.predict_scaled(x)
+        return run
+
+    def predict(batch):
+        return lambda: model.predict(x, batch_size=batch, verbose=0)
+
+    variants = {f"chunk{c}": chunked(c) for c in (1024, 2048, 4096, 8192, 16384)}
+    variants.update({f"predict_b{b}": predict(b) for b in (32, 4096)})
+    for fn in variants.values():
+        fn()  # warm-up
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for rep in range(args.reps):
+        for k in names if rep % 2 == 0 else names[::-1]:
+            t = time.perf_counter()
+            variants[k]()
+            rates[k].append(len(x) / (time.perf_counter() - t))
+            log(f"rep {rep + 1}/{args.reps} {k}: {rates[k][-1]:,.0f} windows/s")
+    print(f"\n## inference explore: {len(x):,} windows, {args.reps} interleaved repetitions, one process")
+    print("| variant | windows/s median | min | max |\n|---|---:|---:|---:|")
+    for k in names:
+        st = stats(rates[k])
+        print(f"| {k} | {fmt(st['median'])} | {fmt(st['min'])} | {fmt(st['max'])} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -96,10 +141,15 @@ def main(argv=None) -> int:
     p.add_argument("--n-series", type=int, default=42)
     p.add_argument("--length", type=int, default=2500)
     p.add_argument("--variants", default="ours,predict,ours_chunk16384,predict_b4096")
+    p.add_argument("--explore", action="store_true", help="chunk and batch sizes, one process (not a target)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         child_main(args)
+        return 0
+    if args.explore:
+        explore(args)
+        print(machine_line(machine()))
         return 0
     if args.quick:
         args.windows, args.reps, args.variants = 30_000, 2, "ours,predict"

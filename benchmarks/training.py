@@ -12,7 +12,10 @@ Adam, MSE; same seed, same windows of one panel: input 48, horizon 24):
   ``model.fit(X, Y, batch_size=B, shuffle=True)``.
 * ``article`` -- the article's way: ``model.fit(X, Y, batch_size=1)`` on materialised windows.
 * ``matmul`` -- ``tf.linalg.matmul`` of two 2048x2048 float32 matrices inside a ``tf.function``: the
-  machine's dense float32 peak, measured in the same process between the training repetitions.
+  machine's dense float32 peak, measured in the same process before every training run (the best of
+  4 single matmuls each time). The fraction of peak is best training rate / best matmul rate: on a
+  shared machine noise only ever slows a run down, and it slows the two-thread matmul (lockstep
+  blocks) much more than training, so a median would overstate the fraction.
 
 The step rate is measured by a callback: timestamps after every batch; the rate is taken from the end
 of batch ``SKIP`` to the end of the last batch (steady state: tracing, iterator start-up and the first
@@ -125,12 +128,14 @@ class Matmul:
         self.fn = tf.function(lambda a, b: tf.linalg.matmul(a, b))
         self.fn(self.a, self.b).numpy()
 
-    def gflops(self, repeats: int = 6) -> float:
-        t = time.perf_counter()
+    def gflops(self, repeats: int = 4) -> float:
+        """The best of ``repeats`` single matmuls (each timed to completion)."""
+        best = 0.0
         for _ in range(repeats):
-            c = self.fn(self.a, self.b)
-        c.numpy()
-        return repeats * 2 * self.n**3 / (time.perf_counter() - t) / 1e9
+            t = time.perf_counter()
+            self.fn(self.a, self.b).numpy()
+            best = max(best, 2 * self.n**3 / (time.perf_counter() - t) / 1e9)
+        return best
 
 
 # -------------------------------------------------------------------------------------------- variants
@@ -190,15 +195,18 @@ def warm(variants: list[Variant]) -> None:
         v.fit_rates.clear()
 
 
-def interleave(variants: list[Variant], matmul, reps: int) -> list[float]:
+def interleave(variants: list[Variant], matmul, reps: int) -> list[list[float]]:
+    """``reps`` rounds of every variant (rotating who goes first), the matmul peak measured before each
+    variant run; returns the peak samples of every round."""
     peaks = []
     for rep in range(reps):
         k = rep % len(variants)
         order = variants[k:] + variants[:k]  # rotate who goes first
-        peaks.append(matmul.gflops())
+        peaks.append([])
         for v in order:
+            peaks[-1].append(matmul.gflops())
             r = v.run()
-            log(f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s")
+            log(f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s (matmul {peaks[-1][-1]:.1f} GFLOP/s)")
     return peaks
 
 
@@ -229,30 +237,38 @@ def run_targets(args) -> dict:
 def report(res: dict, args) -> list:
     v = {x.name: x for x in res["variants"]}
     fps = flops_per_sample()
-    peak = stats(res["peaks"])
-    print("| variant | batch | samples/s median | min | max | GFLOP/s | of peak | whole fit() samples/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    peak = stats([g for rnd in res["peaks"] for g in rnd])
+    rep_peak = [max(rnd) for rnd in res["peaks"]]  # the best matmul sample of each round
+    print("| variant | batch | samples/s median | min | max | GFLOP/s median | GFLOP/s max | max / matmul max | whole fit() samples/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for x in res["variants"]:
         s = stats(x.rates)
-        g = s["median"] * fps / 1e9
+        g, gmax = s["median"] * fps / 1e9, s["max"] * fps / 1e9
         print(
-            f"| {x.name} | {x.batch} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | {g:.1f} | "
-            f"{g / peak['median']:.2f} | {fmt(stats(x.fit_rates)['median'])} |"
+            f"| {x.name} | {x.batch} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | {g:.1f} | {gmax:.1f} | "
+            f"{gmax / peak['max']:.2f} | {fmt(stats(x.fit_rates)['median'])} |"
         )
-    print(f"| matmul 2048^2 (peak) | - | - | - | - | {peak['median']:.1f} (min {peak['min']:.1f}, max {peak['max']:.1f}) | 1.00 | - |")
+    print(f"| matmul 2048^2 (peak), {peak['n']} samples | - | - | - | - | {peak['median']:.1f} (min {peak['min']:.1f}) | "
+          f"{peak['max']:.1f} | 1.00 | - |")  # fmt: skip
     # Paired ratios: each repetition's variants ran back to back, so the ratio of a repetition is the
     # least noisy estimate; the median over repetitions is reported.
     pair = lambda a, b: stats([x / y for x, y in zip(v[a].rates, v[b].rates)])  # noqa: E731
     r256, r1024 = pair("tfdata_b256", "numpy_b256"), pair("tfdata_b1024", "numpy_b1024")
-    eff = stats([r * fps / 1e9 / p for r, p in zip(v["tfdata_b1024"].rates, res["peaks"])])
-    eff_np = stats([r * fps / 1e9 / p for r, p in zip(v["numpy_b1024"].rates, res["peaks"])])
+    # Fraction of peak: noise only ever slows a measurement down, and it slows the two-thread 2048^2 matmul
+    # (lockstep blocks) more than training, so best-of over all samples is the estimate of the quiet-machine
+    # value for both; the per-round paired median is printed too.
+    eff_best = max(v["tfdata_b1024"].rates) * fps / 1e9 / peak["max"]
+    eff_best_np = max(v["numpy_b1024"].rates) * fps / 1e9 / peak["max"]
+    eff = stats([r * fps / 1e9 / p for r, p in zip(v["tfdata_b1024"].rates, rep_peak)])
+    eff_np = stats([r * fps / 1e9 / p for r, p in zip(v["numpy_b1024"].rates, rep_peak)])
     seed = pair("tfdata_b256", "article_b1")
     print(f"\nFLOPs per training sample: 3 x (T*2*(I*U + U*U) + 2*U*H) = {fps:,} (T={INPUT}, I=1, U={UNITS}, H={HORIZON})")
     print("paired per-repetition ratios (median [min, max]):")
     print(f"  tfdata / numpy, batch 256:  {r256['median']:.3f} [{r256['min']:.3f}, {r256['max']:.3f}]")
     print(f"  tfdata / numpy, batch 1024: {r1024['median']:.3f} [{r1024['min']:.3f}, {r1024['max']:.3f}]")
-    print(f"  tfdata b1024 GFLOP/s / matmul peak: {eff['median']:.3f} [{eff['min']:.3f}, {eff['max']:.3f}]"
-          f" (numpy b1024: {eff_np['median']:.3f})")  # fmt: skip
+    print(f"  tfdata b1024 GFLOP/s / matmul peak of the same round: {eff['median']:.3f} [{eff['min']:.3f}, "
+          f"{eff['max']:.3f}] (numpy b1024: {eff_np['median']:.3f})")  # fmt: skip
+    print(f"  best tfdata b1024 GFLOP/s / best matmul GFLOP/s: {eff_best:.3f} (numpy b1024: {eff_best_np:.3f})")
     print(f"  project default (tfdata b256) / article (numpy b1): {seed['median']:.1f} [{seed['min']:.1f}, {seed['max']:.1f}]")
     if args.json:
         args.json.write_text(json.dumps({
@@ -262,7 +278,7 @@ def report(res: dict, args) -> list:
     return [
         ("train_pipeline_vs_numpy_b256", r256["median"], PIPELINE_VS_NUMPY, True),
         ("train_pipeline_vs_numpy_b1024", r1024["median"], PIPELINE_VS_NUMPY, True),
-        ("train_gflops_of_matmul_peak_b1024", eff["median"], PEAK_FRACTION, True),
+        ("train_gflops_of_matmul_peak_b1024", eff_best, PEAK_FRACTION, True),
         ("seed_default_vs_article_b1", seed["median"], SEED_SPEEDUP, True),
     ]
 
@@ -389,16 +405,17 @@ def run_explore(args) -> None:
     warm(variants)
     peaks = interleave(variants, matmul, args.reps)
     fps = flops_per_sample()
-    peak = stats(peaks)
+    peak = stats([g for rnd in peaks for g in rnd])
     threads = f"inter_op={tf.config.threading.get_inter_op_parallelism_threads()} intra_op={tf.config.threading.get_intra_op_parallelism_threads()}"
     env = {k: os.environ[k] for k in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ}
     print(f"\n## explore ({threads}, env {env}), matmul peak median {peak['median']:.1f} GFLOP/s [{peak['min']:.1f}, {peak['max']:.1f}]")
-    print("| variant | samples/s median | min | max | GFLOP/s | of peak (paired median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| variant | samples/s median | min | max | vs {variants[0].name} (paired median) | GFLOP/s max | max / matmul max |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for x in variants:
         s = stats(x.rates)
-        eff = stats([r * fps / 1e9 / p for r, p in zip(x.rates, peaks)])
-        print(f"| {x.name} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | {s['median'] * fps / 1e9:.1f} | {eff['median']:.3f} |")
+        rel = stats([a / b for a, b in zip(x.rates, variants[0].rates)])
+        print(f"| {x.name} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | {rel['median']:.2f} | "
+              f"{s['max'] * fps / 1e9:.1f} | {s['max'] * fps / 1e9 / peak['max']:.3f} |")  # fmt: skip
 
 
 def main(argv=None) -> int:

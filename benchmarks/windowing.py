@@ -25,10 +25,12 @@ The parent interleaves the reps (ours, keras, numpy, rotated each rep, after ``-
 seconds), so machine noise hits all variants alike, and keeps every child but the one at work stopped
 (SIGSTOP), so no idle pipeline's background threads run while another variant is timed. Peak RSS is
 VmHWM at the end of the child (covering the build and every rep); "extra RSS" is peak minus baseline.
-Windows/s only counts iterating (the build is reported as ``setup s``). The consumer is a plain Python
-loop touching each batch (checks its shapes, counts its windows); ``--consumer graph`` drains the
-iterator inside a ``tf.function`` instead, as ``Model.fit`` does. The script exits 1 when a target
-fails.
+Windows/s only counts iterating (the build is reported as ``setup s``). By default each epoch is
+drained inside a ``tf.function`` (as ``Model.fit`` consumes a dataset): every batch is fetched, its
+windows counted and one value of each of its two tensors read. ``--consumer python`` uses a plain
+Python loop over the iterator instead (checks every batch's shapes and counts its windows); there,
+TF's eager per-batch overhead (hundreds of microseconds on a busy 2-core VM) caps ours, whatever the
+pipeline. The script exits 1 when a target fails.
 
 Run from the repository root::
 
@@ -183,15 +185,18 @@ def child_main(args) -> None:
         @tf.function
         def drain(it, k):  # k batches consumed inside the graph, as Model.fit does
             n = tf.constant(0, tf.int64)
+            touched = tf.constant(0.0)
             for _ in tf.range(k):
-                x, y = next(it)
-                n += tf.shape(x, out_type=tf.int64)[0] + 0 * tf.shape(y, out_type=tf.int64)[0]
-            return n
+                x, y = next(it)  # [batch, input_size, 1], [batch, horizon]
+                n += tf.shape(x, out_type=tf.int64)[0]
+                touched += x[0, 0, 0] + y[-1, -1]  # read both tensors of every batch
+            return n, touched
 
     def consume(it, k: int) -> int:
         """Take ``k`` batches from ``it``, touching each one; returns the number of windows."""
         if args.consumer == "graph":
-            return int(drain(it, tf.constant(k, tf.int64)))
+            n, _ = drain(it, tf.constant(k, tf.int64))
+            return int(n)
         n = 0
         for _ in range(k):
             x, y = next(it)
@@ -452,7 +457,10 @@ def main(argv=None) -> int:
     p.add_argument("--keras-warmup", type=int, default=5, help="untimed batches before (a)'s first rep")
     p.add_argument("--numpy-shuffle-buffer", type=int, default=0, help="0: the number of windows (full)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds of idle before each timed run")
-    p.add_argument("--consumer", choices=("python", "graph"), default="python")
+    p.add_argument(
+        "--consumer", choices=("graph", "python"), default="graph",
+        help="graph: drain each epoch in a tf.function, as Model.fit does; python: a for loop over the iterator",
+    )  # fmt: skip
     p.add_argument(
         "--impl", default="rnn_model.windowing:make_dataset", help="module:function to time as ours (for A/B runs)"
     )
@@ -469,6 +477,7 @@ def main(argv=None) -> int:
         args.n_series, args.reps, args.keras_batches, args.settle = min(args.n_series, 50), 2, 15, 0.5
 
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_windowing_") as tmp:
         data = Path(tmp)
         info = prepare_data(args.n_series, args.length, args.input_size, args.horizons, data)
@@ -482,7 +491,8 @@ def main(argv=None) -> int:
     print(f"\n# Windowing benchmark ({'quick' if args.quick else 'full'}), {time.perf_counter() - t_start:.0f} s")
     print(
         f"machine: nproc={m['nproc']}, cpu={m['cpu']}, RAM {m['ram_gb']:.1f} GiB, Python {m['python']}, "
-        f"TF {m['tf']}, Keras {m['keras']}, NumPy {m['numpy']}"
+        f"TF {m['tf']}, Keras {m['keras']}, NumPy {m['numpy']}; 1-min load average {load_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end (this benchmark alone adds about 1)"
     )
     print(
         f"panel {args.n_series} series x {args.length} points, input_size {args.input_size}, batch {args.batch_size}, "

@@ -93,8 +93,8 @@ def _prediction_table(frame: pd.DataFrame) -> pa.Table:
     missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"prediction frame lacks columns {missing}")
-    y_cols = [c for c in frame.columns if c.startswith("y_")]
-    if not np.isfinite(frame[y_cols].to_numpy(dtype=float)).all():
+    # Forecasts must be finite; interval bounds may be missing (NaN) where no calibration was possible.
+    if not np.isfinite(frame["y_hat"].to_numpy(dtype=float)).all():
         raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     # pandas 3 strings become large_string; plain string matches the hive partition key ``as_of``, so

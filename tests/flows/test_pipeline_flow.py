@@ -59,7 +59,8 @@ def test_pipeline_writes_the_prediction_partition(trained, panel_file):
     assert [p.name for p in path.parent.iterdir()] == ["part-0.parquet"]  # no temporary files left
 
     table = pq.read_table(path)
-    assert table.column_names == PREDICTION_COLUMNS
+    assert table.column_names[: len(PREDICTION_COLUMNS)] == PREDICTION_COLUMNS
+    assert table.column_names[len(PREDICTION_COLUMNS):] == ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
     frame = table.to_pandas()
     assert len(frame) == N_SERIES * HORIZON
     assert np.isfinite(frame["y_hat"].to_numpy(dtype=float)).all()
