@@ -96,6 +96,10 @@ class StepTimer:
                 k = len(self.ends) - 1 - SKIP
                 return k * batch_size / (self.ends[-1] - self.ends[SKIP])
 
+            def step_rate(self, batch_size: int) -> float:
+                """batch / median step time: robust to bursts of load from other processes."""
+                return batch_size / float(np.median(np.diff(self.ends[SKIP:])))
+
         return _Timer()
 
 
@@ -146,20 +150,22 @@ class Variant:
 
     def __init__(self, name: str, batch: int, fit):
         self.name, self.batch, self._fit = name, batch, fit
-        self.rates: list[float] = []
-        self.fit_rates: list[float] = []
+        self.rates: list[float] = []  # steady state: batches / time from batch SKIP to the last
+        self.step_rates: list[float] = []  # batch / median step time
+        self.fit_rates: list[float] = []  # windows / the whole fit() call
 
     def run(self) -> float:
         timer = StepTimer()
         t = time.perf_counter()
         n = self._fit(timer)
         self.fit_rates.append(n / (time.perf_counter() - t))
+        self.step_rates.append(timer.step_rate(self.batch))
         rate = timer.rate(self.batch)
         self.rates.append(rate)
         return rate
 
 
-def tfdata_variant(name, cfg, buffer, starts, batch, steps, **model_kw) -> Variant:
+def tfdata_variant(name, cfg, buffer, starts, batch, steps, options=None, **model_kw) -> Variant:
     from rnn_model.windowing import make_dataset
 
     model = new_model(cfg, **model_kw)
@@ -169,6 +175,8 @@ def tfdata_variant(name, cfg, buffer, starts, batch, steps, **model_kw) -> Varia
     def fit(timer):
         epoch[0] += 1  # a new permutation every repetition, as every epoch of train() gets
         ds, n_steps = make_dataset(buffer, sel, INPUT, HORIZON, batch, seed=cfg.train.seed + epoch[0], epochs=1)
+        if options is not None:
+            ds = ds.with_options(options())
         model.fit(ds, epochs=1, steps_per_epoch=n_steps, shuffle=False, verbose=0, callbacks=[timer])
         return len(sel)
 
@@ -192,6 +200,7 @@ def warm(variants: list[Variant]) -> None:
     for v in variants:  # trace the train functions and start the iterators once, untimed
         v.run()
         v.rates.clear()
+        v.step_rates.clear()
         v.fit_rates.clear()
 
 
@@ -206,7 +215,8 @@ def interleave(variants: list[Variant], matmul, reps: int) -> list[list[float]]:
         for v in order:
             peaks[-1].append(matmul.gflops())
             r = v.run()
-            log(f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s (matmul {peaks[-1][-1]:.1f} GFLOP/s)")
+            log(f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s, median step {v.step_rates[-1]:,.0f} "
+                f"samples/s (matmul {peaks[-1][-1]:.1f} GFLOP/s)")
     return peaks
 
 
@@ -382,11 +392,31 @@ def hand_written(cfg, buffer, starts, batch, steps, mode: str, jit: bool) -> Var
     return v
 
 
+def _no_default_optimizations():
+    import tensorflow as tf
+
+    o = tf.data.Options()
+    o.experimental_optimization.apply_default_optimizations = False  # as Keras does for numpy input
+    return o
+
+
+def _one_private_thread():
+    import tensorflow as tf
+
+    o = tf.data.Options()
+    o.threading.private_threadpool_size = 1  # the input pipeline on its own single thread
+    o.threading.max_intra_op_parallelism = 1
+    return o
+
+
+DATA_OPTIONS = {"tfdata_noopt": _no_default_optimizations, "tfdata_1thread": _one_private_thread}
+
+
 def run_explore(args) -> None:
     import tensorflow as tf
 
     cfg, buffer, starts = make_windows(args.n_series, args.length)
-    steps = {256: args.steps256, 1024: args.steps1024, 4096: max(4, args.steps1024 // 4)}
+    steps = {256: args.steps256, 1024: args.steps1024, 4096: max(SKIP + 6, args.steps1024 // 4)}
     starts = np.sort(np.random.default_rng(0).permutation(starts)[: max(b * s for b, s in steps.items())])
     matmul = Matmul()
     todo = [x for x in args.explore_variants.split(",") if x]
@@ -401,7 +431,7 @@ def run_explore(args) -> None:
             variants.append(hand_written(cfg, buffer, starts, b, steps[b], base.split("_")[1], kw["jit_compile"]))
             variants[-1].name = name
         else:
-            variants.append(tfdata_variant(name, cfg, buffer, starts, b, steps[b], **kw))
+            variants.append(tfdata_variant(name, cfg, buffer, starts, b, steps[b], options=DATA_OPTIONS.get(base), **kw))
     warm(variants)
     peaks = interleave(variants, matmul, args.reps)
     fps = flops_per_sample()
@@ -409,11 +439,11 @@ def run_explore(args) -> None:
     threads = f"inter_op={tf.config.threading.get_inter_op_parallelism_threads()} intra_op={tf.config.threading.get_intra_op_parallelism_threads()}"
     env = {k: os.environ[k] for k in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ}
     print(f"\n## explore ({threads}, env {env}), matmul peak median {peak['median']:.1f} GFLOP/s [{peak['min']:.1f}, {peak['max']:.1f}]")
-    print(f"| variant | samples/s median | min | max | vs {variants[0].name} (paired median) | GFLOP/s max | max / matmul max |")
+    print(f"| variant | samples/s median | min | max | vs {variants[0].name} (paired, median step time) | GFLOP/s max | max / matmul max |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for x in variants:
         s = stats(x.rates)
-        rel = stats([a / b for a, b in zip(x.rates, variants[0].rates)])
+        rel = stats([a / b for a, b in zip(x.step_rates, variants[0].step_rates)])
         print(f"| {x.name} | {fmt(s['median'])} | {fmt(s['min'])} | {fmt(s['max'])} | {rel['median']:.2f} | "
               f"{s['max'] * fps / 1e9:.1f} | {s['max'] * fps / 1e9 / peak['max']:.3f} |")  # fmt: skip
 

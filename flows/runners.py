@@ -16,6 +16,7 @@ when ``dask`` is asked for.
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from typing import Iterator, Literal, Optional
 
@@ -60,6 +61,9 @@ def make_task_runner(kind: str = "thread", dask_address: Optional[str] = None, n
         from prefect_dask import DaskTaskRunner
     except ImportError:
         raise ConfigError(f"task_runner='dask' needs prefect-dask, which is not installed: {DASK_EXTRA_HINT}") from None
+    # The groups of rows travel inside the tasks by design (workers need no access to the data): Dask's
+    # advice to load data on the workers instead does not apply, so its warning is not shown.
+    warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
     if dask_address:
         return DaskTaskRunner(address=dask_address)
     return DaskTaskRunner(cluster_kwargs=_local_cluster_kwargs(n_workers))  # a temporary local cluster

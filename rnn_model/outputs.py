@@ -96,7 +96,8 @@ def _prediction_table(frame: pd.DataFrame) -> pa.Table:
     # Forecasts must be finite; interval bounds may be missing (NaN) where no calibration was possible.
     if not np.isfinite(frame["y_hat"].to_numpy(dtype=float)).all():
         raise StoreError("refusing to write predictions with NaN/inf values; the previous partition is kept")
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    ordered = PREDICTION_COLUMNS + [c for c in frame.columns if c not in PREDICTION_COLUMNS]  # contract first
+    table = pa.Table.from_pandas(frame[ordered].reset_index(drop=True), preserve_index=False)
     # pandas 3 strings become large_string; plain string matches the hive partition key ``as_of``, so
     # ``pyarrow.dataset(<store>/predictions, partitioning="hive")`` reads all partitions as one table.
     return table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
+from flows.backtest import backtest
 from flows.cli import main
 from flows.pipeline import pipeline
 from flows.predict import predict
@@ -86,6 +87,23 @@ def test_partitioned_training_uses_the_single_pass_panel(partitioned_store, spli
     frame = _predictions(partitioned_store["store"])
     assert len(frame) == N_SERIES * HORIZON and not frame.duplicated(["unique_id", "ds"]).any()
     assert set(frame.model_version) == {"v0001"} and np.isfinite(frame.y_hat).all()
+
+
+def test_partitioned_backtest_scores_every_series_as_one_pass(partitioned_store, split_data):
+    store = str(partitioned_store["store"])
+    results, reports = [], []
+    for partitions in (1, PARTITIONS):
+        result = backtest(data=str(split_data), store=store, config=small_config(), as_of=AS_OF, n_windows=2,
+                          partitions=partitions)
+        results.append({r["model"]: [r[m] for m in ("mae", "rmse", "smape", "mase")] for r in result["metrics"]})
+        frame = pd.read_parquet(Path(result["report"]) / "backtest.parquet")
+        reports.append(frame.sort_values(["model", "unique_id", "ds"]).reset_index(drop=True))
+    one, four = results
+    assert one.keys() == four.keys() == {"model", "naive", "seasonal_naive"}
+    for model in one:
+        np.testing.assert_allclose(four[model], one[model], rtol=1e-6)
+    assert len(reports[0]) == len(reports[1]) == 3 * N_SERIES * 2 * HORIZON
+    np.testing.assert_allclose(reports[1].y_hat, reports[0].y_hat, rtol=1e-5)
 
 
 def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split_data, cluster, tmp_path):
