@@ -29,7 +29,7 @@ from flows.predict import predict  # noqa: E402
 from flows.runners import with_task_runner  # noqa: E402
 from flows.train import train  # noqa: E402
 
-__all__ = ["build_deployments", "TRAIN_DEPLOYMENT", "PREDICT_DEPLOYMENT"]
+__all__ = ["build_deployments", "served_flows", "TRAIN_DEPLOYMENT", "PREDICT_DEPLOYMENT"]
 
 TRAIN_DEPLOYMENT = "daily-retrain"
 PREDICT_DEPLOYMENT = "daily-predict"
@@ -37,6 +37,16 @@ PREDICT_DEPLOYMENT = "daily-predict"
 
 def _one_at_a_time() -> ConcurrencyLimitConfig:
     return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+
+
+def served_flows(env: dict[str, str] | None = None) -> tuple:
+    """``(train, predict)`` with the task runner the environment asks for, so served runs need no nested
+    subflow to switch runners."""
+    env = dict(os.environ if env is None else env)
+    runner, address = env.get("RNN_FORECAST_TASK_RUNNER", "thread"), env.get("RNN_FORECAST_DASK_ADDRESS") or None
+    if runner == "thread" and not address:
+        return train, predict
+    return with_task_runner(train, runner, address), with_task_runner(predict, runner, address)
 
 
 def build_deployments(env: dict[str, str] | None = None) -> list:
@@ -47,10 +57,9 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
     if env.get("RNN_FORECAST_PARTITIONS"):
         common["partitions"] = int(env["RNN_FORECAST_PARTITIONS"])
     runner, address = env.get("RNN_FORECAST_TASK_RUNNER", "thread"), env.get("RNN_FORECAST_DASK_ADDRESS") or None
-    train_flow, predict_flow = train, predict
-    if runner != "thread" or address:  # the served flows run their mapped tasks there (no nested subflow)
+    if runner != "thread" or address:
         common.update(task_runner=runner, dask_address=address)
-        train_flow, predict_flow = with_task_runner(train, runner, address), with_task_runner(predict, runner, address)
+    train_flow, predict_flow = served_flows(env)
     return [
         train_flow.to_deployment(
             name=TRAIN_DEPLOYMENT,

@@ -8,7 +8,7 @@ import pytest
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.serve import PREDICT_DEPLOYMENT, TRAIN_DEPLOYMENT, build_deployments
+from deployments.serve import PREDICT_DEPLOYMENT, TRAIN_DEPLOYMENT, build_deployments, served_flows
 from flows.predict import predict
 from flows.train import train
 
@@ -68,3 +68,20 @@ def test_one_run_at_a_time_and_late_runs_are_cancelled(name):
     deployment = _build({})[name]
     assert deployment.concurrency_limit == 1
     assert deployment.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+
+
+def test_scale_out_settings_from_the_environment(tmp_path):
+    env = {"RNN_FORECAST_STORE": str(tmp_path / "store"), "RNN_FORECAST_PARTITIONS": "8",
+           "RNN_FORECAST_TASK_RUNNER": "dask", "RNN_FORECAST_DASK_ADDRESS": "tcp://127.0.0.1:8786"}
+    deployments = _build(env)
+    for name in ("daily-retrain", "daily-predict"):
+        params = deployments[name].parameters
+        assert (params["partitions"], params["task_runner"], params["dask_address"]) == (8, "dask", "tcp://127.0.0.1:8786")
+    train.validate_parameters(deployments["daily-retrain"].parameters)
+    predict.validate_parameters(deployments["daily-predict"].parameters)
+    # the served flows already run their mapped tasks on that cluster (no nested subflow per run)
+    from prefect_dask import DaskTaskRunner
+
+    flows = served_flows(env)
+    assert all(isinstance(f.task_runner, DaskTaskRunner) and f.task_runner.address == "tcp://127.0.0.1:8786"
+               for f in flows)
