@@ -184,6 +184,9 @@ def _fill(y: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[ok], y[ok])
 
 
+STAT_MODELS = ("AutoETS", "AutoARIMA")
+
+
 def competitor_forecasts(train: pd.DataFrame, h: int, m: int, stat_history: int) -> tuple[dict, dict]:
     """{model: {uid: forecast[h]}} and {model: seconds}."""
     from statsforecast.models import AutoARIMA, AutoETS
@@ -287,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-default", action="store_true", help="skip the default configuration (only --variant)")
     ap.add_argument("--stat-history", type=int, default=1000, help="AutoETS/AutoARIMA see the last N points (1000)")
     ap.add_argument("--no-stat", action="store_true", help="skip AutoETS/AutoARIMA (faster)")
+    ap.add_argument("--competitors-from", metavar="JSON",
+                    help="reuse the AutoETS/AutoARIMA scores of an earlier --json file (they are deterministic; "
+                         "AutoARIMA needs up to 10 minutes per data set) instead of fitting them again")
     ap.add_argument("--json", help="write all results as JSON here")
     ap.add_argument("--tables-from", metavar="JSON", help="only print the tables of an earlier --json file")
     args = ap.parse_args(argv)
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.datasets.split(",") if args.datasets else list(datasets)
     variants = ([("default", [])] if not args.no_default else []) + [
         (v.split("=", 1)[0], shlex.split(v.split("=", 1)[1]) if "=" in v else []) for v in args.variant]
+    earlier = json.loads(Path(args.competitors_from).read_text()) if args.competitors_from else {}
     workdir = Path(tempfile.mkdtemp(prefix="accuracy-"))
     results: dict[str, dict] = {}
     for name in names:
@@ -306,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         train, test, train_end = split(ds["frame"], ds["h"])
         n = ds["frame"]["unique_id"].nunique()
         log(f"[{name}] {n} series, {len(ds['frame'])} rows, freq {ds['freq']}, h={ds['h']}, m={ds['m']}")
-        comp, secs = competitor_forecasts(train, ds["h"], ds["m"], 0 if args.no_stat else args.stat_history)
+        reuse = {k: v for k, v in earlier.get(name, {}).get("scores", {}).items() if k in STAT_MODELS}
+        stat_history = 0 if args.no_stat or reuse else args.stat_history
+        comp, secs = competitor_forecasts(train, ds["h"], ds["m"], stat_history)
         entry = {"n_series": int(n), "rows": int(len(ds["frame"])), "freq": ds["freq"], "h": ds["h"], "m": ds["m"],
                  "note": ds["note"], "source": ds["source"], "competitor_seconds": secs, "runs": {}}
         forecasts = dict(comp)
@@ -322,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                                     "summary": summary}
             log(f"  {vname}: {secs_run:.0f}s, model rows {model_rows:.0%}, coverage {entry['runs'][vname]['coverage']}")
         entry["scores"] = score_dataset(test, train, ds["m"], forecasts)
+        if reuse:
+            entry["scores"].update(reuse)
+            entry["competitor_seconds"] = earlier[name]["competitor_seconds"]
+            entry["competitors_from"] = args.competitors_from
         for model, s in entry["scores"].items():
             log(f"  {model:22s} MASE {s['mase']:.3f}  sMAPE {s['smape']:.2f}")
         results[name] = entry
@@ -332,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_tables(results: dict) -> None:
-    models = list(next(iter(results.values()))["scores"])
+    first = next(iter(results.values()))["scores"]
+    models = [m for m in ("naive", "seasonal_naive", *STAT_MODELS) if m in first] + [m for m in first if m.startswith("rnn:")]
     print("\n| data set | series | freq | h | m | " + " | ".join(f"{m} MASE" for m in models) + " |")
     print("|---|---:|---|---:|---:|" + "---:|" * len(models))
     for name, e in results.items():
