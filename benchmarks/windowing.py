@@ -45,82 +45,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import Child as _Child
+from benchmarks.common import PeakRss, child_env, log, machine, send
+
 VARIANTS = ("ours", "keras", "numpy")
-PROTO = "@@BENCH "  # prefix of protocol lines on the child's stdout
 
 # Targets: ours / keras windows/s >= 50, ours / numpy windows/s >= 3, ours extra RSS / numpy extra RSS < 0.10.
 SPEED_VS_KERAS = 50.0
 SPEED_VS_NUMPY = 3.0
 EXTRA_RSS_VS_NUMPY = 0.10
-
-
-# --------------------------------------------------------------------------------------------- memory
-
-
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
-def _release_free_memory() -> None:
-    """Collect garbage and hand free heap pages back to the OS, so the baseline holds no reusable slack."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-class PeakRss:
-    """Peak RSS from now on: the kernel's VmHWM after resetting it, or a VmRSS sampler as fallback."""
-
-    def __init__(self, interval_s: float = 0.002):
-        _release_free_memory()
-        self.baseline_kb = _status_kb("VmRSS")
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # reset the peak RSS mark (VmHWM) to the current RSS
-            self.method = "VmHWM after clear_refs=5"
-        except OSError:
-            self.method = "VmRSS sampled every 2 ms"
-        self._sampled = self.baseline_kb
-        self._stop = threading.Event()
-        self._thread = None
-        if not self.method.startswith("VmHWM"):  # no background sampling when the kernel keeps the peak
-            self._thread = threading.Thread(target=self._sample, args=(interval_s,), daemon=True)
-            self._thread.start()
-
-    def _sample(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            self._sampled = max(self._sampled, _status_kb("VmRSS"))
-
-    def peak_kb(self) -> int:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        sampled = max(self._sampled, _status_kb("VmRSS"))
-        if self.method.startswith("VmHWM"):
-            return max(_status_kb("VmHWM"), sampled)
-        return sampled
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -153,11 +94,6 @@ def prepare_data(n_series: int, length: int, input_size: int, horizons: list[int
 # ---------------------------------------------------------------------------------------------- child
 
 
-def _send(msg: dict) -> None:
-    sys.stdout.write(PROTO + json.dumps(msg) + "\n")
-    sys.stdout.flush()
-
-
 def child_main(args) -> None:
     import tensorflow as tf
 
@@ -173,7 +109,7 @@ def child_main(args) -> None:
     steps = -(-n_windows // batch)
     span = input_size + h
 
-    _send({"event": "loaded"})
+    send({"event": "loaded"})
     if sys.stdin.readline().strip() != "build":  # the parent builds one pipeline at a time
         return
     peak = PeakRss()
@@ -267,7 +203,7 @@ def child_main(args) -> None:
         info["warmup_s"] = time.perf_counter() - t1
     info["setup_s"] = time.perf_counter() - t0
 
-    _send(
+    send(
         {
             "event": "built",
             "variant": args.variant,
@@ -289,67 +225,33 @@ def child_main(args) -> None:
             seconds, cpu = time.perf_counter() - t1, time.process_time() - c0
             if full_epoch and n != n_windows:
                 raise AssertionError(f"one epoch gave {n} windows, expected {n_windows}")
-            _send({"event": "rep", "windows": n, "seconds": seconds, "cpu_s": cpu})
+            send({"event": "rep", "windows": n, "seconds": seconds, "cpu_s": cpu})
         elif cmd == "done":
-            _send({"event": "done", "peak_kb": peak.peak_kb(), "rss_method": peak.method})
+            send({"event": "done", "peak_kb": peak.peak_kb(), "rss_method": peak.method})
             os._exit(0)  # skip TF's slow teardown
 
 
 # --------------------------------------------------------------------------------------------- parent
 
 
-class Child:
+class Child(_Child):
+    """One variant at one horizon (``--child VARIANT``), kept stopped (SIGSTOP) whenever it is not the
+    one working: an idle child's background threads (autotune, prefetch) must not steal CPU."""
+
     def __init__(self, variant: str, horizon: int, args, data: Path, log_dir: Path):
         self.variant = variant
-        self.log = log_dir / f"{variant}_h{horizon}.log"
         cmd = [
-            sys.executable, "-m", "benchmarks.windowing", "--child", variant, "--data", str(data),
+            "-m", "benchmarks.windowing", "--child", variant, "--data", str(data),
             "--horizon", str(horizon), "--input-size", str(args.input_size), "--batch-size", str(args.batch_size),
             "--seed", str(args.seed), "--reps", str(args.reps), "--keras-batches", str(args.keras_batches),
             "--keras-warmup", str(args.keras_warmup), "--numpy-shuffle-buffer", str(args.numpy_shuffle_buffer),
             "--consumer", args.consumer, "--impl", args.impl,
         ]  # fmt: skip
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        self._log_f = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_f, text=True
-        )
-
-    def pause(self) -> None:
-        """SIGSTOP: an idle child's background threads (autotune, prefetch) must not steal CPU."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def recv(self) -> dict:
-        for line in self.proc.stdout:
-            if line.startswith(PROTO):
-                return json.loads(line[len(PROTO) :])
-        self.proc.wait()
-        tail = self.log.read_text()[-3000:]
-        raise RuntimeError(f"{self.variant} child exited with {self.proc.returncode}:\n{tail}")
+        super().__init__(cmd, log_dir / f"{variant}_h{horizon}.log", env=child_env())
 
     def send(self, cmd: str) -> dict:
         """Wake the child, run one command, and stop it again."""
-        self.resume()
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        msg = self.recv()
-        self.pause()
-        return msg
-
-    def close(self) -> dict:
-        self.resume()
-        self.proc.stdin.write("done\n")
-        self.proc.stdin.flush()
-        msg = self.recv()
-        self.proc.stdin.close()
-        self.proc.wait()
-        self._log_f.close()
-        return msg
+        return self.ask(cmd, pause_after=True)
 
 
 def run_all(args, data: Path, log_dir: Path) -> dict:
@@ -360,13 +262,11 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
         for child in children.values():
             child.recv()  # "loaded": TF imported, data loaded, waiting for "build"
             child.pause()
-        _log(f"{len(children)} children loaded")
+        log(f"{len(children)} children loaded")
         # keras's builds (warm-ups) take the longest: they run side by side, before anything is timed.
         built = {}
         for h in args.horizons:
-            children[h, "keras"].resume()
-            children[h, "keras"].proc.stdin.write("build\n")
-            children[h, "keras"].proc.stdin.flush()
+            children[h, "keras"].tell("build")
         for h in args.horizons:
             built[h, "keras"] = children[h, "keras"].recv()
             children[h, "keras"].pause()
@@ -375,7 +275,7 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
                 built[h, v] = children[h, v].send("build")
         for (h, v), b in built.items():
             results[h][v] = {"built": b, "reps": []}
-            _log(f"h={h} {v}: built in {b['setup_s']:.1f}s (baseline RSS {b['baseline_kb'] / 1024:.0f} MB)")
+            log(f"h={h} {v}: built in {b['setup_s']:.1f}s (baseline RSS {b['baseline_kb'] / 1024:.0f} MB)")
         for h in args.horizons:
             for rep in range(args.reps):
                 order = VARIANTS[rep % 3 :] + VARIANTS[: rep % 3]  # rotate who goes first
@@ -383,15 +283,13 @@ def run_all(args, data: Path, log_dir: Path) -> dict:
                     time.sleep(args.settle)  # let the previous variant's background threads go idle
                     r = children[h, v].send("run")
                     results[h][v]["reps"].append(r)
-                    _log(f"h={h} rep {rep + 1}/{args.reps} {v}: {r['windows'] / r['seconds']:,.0f} windows/s")
+                    log(f"h={h} rep {rep + 1}/{args.reps} {v}: {r['windows'] / r['seconds']:,.0f} windows/s")
         # Peaks are read at the end: finished children sit idle, none exits while another is timed.
         for (h, v), child in list(children.items()):
-            results[h][v]["done"] = children.pop((h, v)).close()
+            results[h][v]["done"] = children.pop((h, v)).close(answer=True)
     finally:
         for child in children.values():
-            child.resume()
-            child.proc.kill()
-            child.proc.wait()
+            child.kill()
     return results
 
 
@@ -420,27 +318,6 @@ def summarise(h: int, res: dict) -> dict:
             s["epoch_s"] = s["warmup_s"] + b["n_windows"] / s["median"]
         out[v] = s
     return out
-
-
-_T0 = time.perf_counter()
-
-
-def _log(msg: str) -> None:
-    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def machine() -> dict:
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor()
-    )
-    mem_kb = next(int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": model,
-        "ram_gb": mem_kb / 1024**2,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
 
 
 def main(argv=None) -> int:
@@ -481,7 +358,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_windowing_") as tmp:
         data = Path(tmp)
         info = prepare_data(args.n_series, args.length, args.input_size, args.horizons, data)
-        _log(f"panel: {info['n_series']} series x {args.length} points, windows {info['windows']}")
+        log(f"panel: {info['n_series']} series x {args.length} points, windows {info['windows']}")
         all_results = run_all(args, data, data)
         summary = {h: summarise(h, all_results[h]) for h in args.horizons}
     m = machine()
@@ -491,7 +368,7 @@ def main(argv=None) -> int:
     print(f"\n# Windowing benchmark ({'quick' if args.quick else 'full'}), {time.perf_counter() - t_start:.0f} s")
     print(
         f"machine: nproc={m['nproc']}, cpu={m['cpu']}, RAM {m['ram_gb']:.1f} GiB, Python {m['python']}, "
-        f"TF {m['tf']}, Keras {m['keras']}, NumPy {m['numpy']}; 1-min load average {load_start:.1f} at start, "
+        f"TF {m['tf']}, Keras {m['keras']}, NumPy {m['versions']['numpy']}; 1-min load average {load_start:.1f} at start, "
         f"{os.getloadavg()[0]:.1f} at end (this benchmark alone adds about 1)"
     )
     print(

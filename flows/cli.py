@@ -36,6 +36,7 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "optimizer": ("model", "optimizer", str),
     "learning_rate": ("model", "learning_rate", float),
     "loss": ("model", "loss", str),
+    "anchor": ("model", "anchor", str),
     "epochs": ("train", "epochs", int),
     "batch_size": ("train", "batch_size", int),
     "seed": ("train", "seed", int),
@@ -75,7 +76,10 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default: adam")
     p.add_argument("--learning-rate", type=float, help="default: 0.001")
     p.add_argument("--loss", choices=["mse", "mae", "huber"], help="default: mse")
-    p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 20)")
+    p.add_argument("--anchor", choices=["seasonal_naive", "naive", "none"],
+                   help="the network predicts a correction to seasonal naive (default) or to the last value "
+                   "(naive), reading each value and its difference to the window's last one; none: the plain model")
+    p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 40)")
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
     p.add_argument("--scaler", choices=["standard", "robust", "none"], help="per-series scaling (default: standard)")

@@ -126,12 +126,14 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
     try:
         dataset = pads.dataset(paths, filesystem=fs, format="parquet")
         schema = dataset.schema
+        hive = False
         if any(c not in schema.names for c in wanted) and any("=" in p[len(root):] for p in paths):
             # hive partitioning: key=value directories become columns (e.g. unique_id=s1/part-0.parquet).
             # Only when the files lack a needed column: partition keys are otherwise never read.
             dataset = pads.dataset(paths, filesystem=fs, format="parquet", partitioning="hive",
                                    partition_base_dir=root)
             schema = dataset.schema
+            hive = True
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a plain OSError may be transient: let it retry
         raise DataReadError(
             f"cannot read {shown} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
@@ -143,7 +145,13 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
             f"missing column(s) {missing} in {shown} (found {schema.names}); rename them, or set "
             "id_col/time_col/target_col (--id-col/--time-col/--target-col) to the names used"
         )
+    id_type = schema.field(data.id_col).type
     try:
+        if (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)) and not hive:
+            # String ids are read as a dictionary column (Parquet stores them as dictionary pages): the
+            # panel gets the codes without hashing every row's string again (benchmarks/RESULTS.md, "Ingest").
+            fmt = pads.ParquetFileFormat(read_options=pads.ParquetReadOptions(dictionary_columns=[data.id_col]))
+            dataset = pads.dataset(paths, filesystem=fs, format=fmt)
         return dataset.to_table(columns=wanted)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataReadError(

@@ -143,8 +143,9 @@ def _sort_rows(codes: np.ndarray, ds: np.ndarray, y: np.ndarray):
     if _rows_sorted(codes, ds):
         return codes, ds, y
     time_major = _time_major(codes, ds)
-    if time_major is not None:
-        return time_major(codes), time_major(ds), time_major(y)
+    if time_major is not None:  # every series has len / n rows: the sorted codes are a repeat
+        n = int(codes.max()) + 1
+        return np.repeat(np.arange(n, dtype=codes.dtype), len(codes) // n), time_major(ds), time_major(y)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes)
     sorted_codes = np.repeat(np.arange(len(counts), dtype=codes.dtype), counts)  # == codes[order]

@@ -59,6 +59,7 @@ INVALID = [
     (ModelConfig, "optimizer", "adagrad", ["adam", "rmsprop", "sgd"]),
     (ModelConfig, "learning_rate", 0.0, ["(0, 1]"]),
     (ModelConfig, "loss", "mape", ["mse", "mae", "huber"]),
+    (ModelConfig, "anchor", "drift", ["seasonal_naive", "naive", "none"]),
     (TrainConfig, "epochs", 0, ["between 1 and 10000"]),
     (TrainConfig, "batch_size", 0, ["between 1 and 1000000"]),
     (TrainConfig, "seed", -1, ["between 0 and"]),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnn_model.config import ModelConfig
-from rnn_model.model import build_model, output_size
+from rnn_model.model import anchor_lags, build_model, output_size
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -17,7 +17,7 @@ def _rnn_layers(model):
 
 
 def test_default_is_one_simple_rnn_of_128_tanh_units_and_a_dense_head():
-    model = build_model(ModelConfig(), input_size=48, horizon=24)
+    model = build_model(ModelConfig(anchor="none"), input_size=48, horizon=24)
     (rnn,) = _rnn_layers(model)
     assert type(rnn) is keras.layers.SimpleRNN
     assert rnn.units == 128 and rnn.activation is keras.activations.tanh and not rnn.return_sequences
@@ -49,7 +49,7 @@ def test_heads(head, size):
     cfg = ModelConfig(units=8, head=head)
     assert output_size(cfg, 6) == size
     model = build_model(cfg, input_size=12, horizon=6)
-    assert model.output_shape == (None, size) and model.layers[-1].units == size
+    assert model.output_shape == (None, size) and model.get_layer("head").units == size
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,50 @@ def test_losses_are_the_configured_ones(loss):
     pred = model.predict(x, verbose=0)
     got = model.evaluate(x, y, batch_size=16, verbose=0)
     assert got == pytest.approx(_reference_loss(loss, pred.astype(np.float64) - y), rel=1e-5)
+
+
+def _window(n=5, size=12, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, size, 1)).astype(np.float32)  # [n, size, 1]
+
+
+@pytest.mark.parametrize("head", ["direct", "recursive"])
+def test_seasonal_naive_anchor_starts_at_exactly_seasonal_naive(head):
+    # zero-initialised head: before training the forecast is the value one season back, step by step
+    model = build_model(ModelConfig(units=8, head=head), input_size=12, horizon=6, season_length=4)
+    x = _window()
+    want = x[:, [8, 9, 10, 11, 8, 9], 0] if head == "direct" else x[:, [8], 0]  # [n, out]
+    np.testing.assert_array_equal(model(x).numpy(), want)
+
+
+@pytest.mark.parametrize("anchor,season,lags", [
+    ("seasonal_naive", 4, [8, 9, 10, 11, 8, 9]),
+    ("seasonal_naive", 1, [11] * 6),
+    ("seasonal_naive", 24, [11] * 6),  # a season longer than the window: the last value
+    ("naive", 4, [11] * 6),
+])
+def test_anchor_lags(anchor, season, lags):
+    assert anchor_lags(ModelConfig(anchor=anchor), 12, 6, season).tolist() == lags
+
+
+def test_anchored_model_reads_level_and_relative_channels_and_adds_the_baseline():
+    model = build_model(ModelConfig(units=8), input_size=12, horizon=3, season_length=4)
+    rng = np.random.default_rng(3)  # random trainable weights: the head contributes
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) if v.trainable else w
+                       for w, v in zip(model.get_weights(), model.weights)])
+    x = _window() + 100.0  # a level far from zero: the relative channel is still near zero
+    channels = keras.Model(model.input, model.get_layer("channels").output)(x).numpy()  # [n, 12, 2]
+    np.testing.assert_array_equal(channels[..., 0], x[..., 0])
+    np.testing.assert_allclose(channels[..., 1], x[..., 0] - x[:, -1:, 0], atol=1e-4)
+    head = keras.Model(model.input, model.get_layer("head").output)(x).numpy()  # [n, 3]
+    assert np.abs(head).max() > 1e-3  # the network's correction
+    np.testing.assert_allclose(model(x).numpy() - head, x[:, [8, 9, 10], 0], atol=1e-4)
+    frozen = {v.path.split("/")[0] for v in model.non_trainable_weights}
+    assert frozen == {"relative", "baseline"}
+
+
+def test_anchored_model_round_trips_in_keras_safe_mode(tmp_path):
+    model = build_model(ModelConfig(units=8), input_size=12, horizon=6, season_length=4)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    x = _window()
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
