@@ -214,9 +214,8 @@ def main(argv=None) -> int:
                                          f"{100 * paired[k]['max']:.1f}%]")  # fmt: skip
         print(f"| {label[k]} | {st['median']:.2f} | {st['min']:.2f} | {st['max']:.2f} | {over} |")
     paired = paired["flow"]
-    print(f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s; Prefect's "
-          "flow-run heartbeat thread sleeps in 1 s steps and every flow run joins it at exit (3 flow runs: "
-          "pipeline, train, predict)")
+    print(f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s "
+          "(3 flow runs: pipeline, train, predict)")
     cf = stats([a + b for a, b in cpu["flow"]])
     cd = stats([a + b for a, b in cpu["direct"]])
     api = stats([b for _, b in cpu["flow"]])
