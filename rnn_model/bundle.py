@@ -98,7 +98,11 @@ def load_bundle(directory: str | Path) -> Bundle:
             "version (--rollback-to) or retrain"
         )
     try:
-        config = ForecastConfig.from_dict(read_json(directory / "config.json"))
+        stored = read_json(directory / "config.json")
+        if isinstance(stored, dict) and isinstance(stored.get("model"), dict):
+            # bundles written before ModelConfig.anchor existed hold the plain model: say so, not the new default
+            stored["model"].setdefault("anchor", "none")
+        config = ForecastConfig.from_dict(stored)
         metrics = read_json(directory / "metrics.json")
         meta = read_json(directory / "meta.json")
     except (ValueError, ConfigError, OSError) as exc:

@@ -104,3 +104,13 @@ def test_corrupt_file_is_a_model_load_error(bundle_dir, tmp_path, name, content)
 def test_missing_directory_is_a_model_load_error(tmp_path):
     with pytest.raises(ModelLoadError, match="incomplete"):
         load_bundle(tmp_path / "nothing")
+
+
+def test_bundle_from_before_the_anchor_option_reports_the_plain_model(bundle_dir, tmp_path):
+    target = _copy(bundle_dir, tmp_path)
+    stored = json.loads((target / "config.json").read_text())
+    assert stored["model"]["anchor"] == "seasonal_naive"  # written by this version
+    del stored["model"]["anchor"]  # as written before the option existed
+    (target / "config.json").write_text(json.dumps(stored))
+    assert load_bundle(target).forecaster.config.model.anchor == "none"
+    assert load_bundle(bundle_dir).forecaster.config.model.anchor == "seasonal_naive"
