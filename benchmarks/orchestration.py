@@ -1,5 +1,5 @@
-"""Orchestration overhead (target 6): ``rnn-forecast run`` (the ``pipeline`` flow: ``train`` then
-``predict`` subflows) vs the same ``rnn_model`` calls made directly, on the default sample panel (8
+"""Orchestration overhead (target 6): ``rnn-forecast run`` (the ``pipeline`` flow: the ``train`` then
+the ``predict`` steps in one flow run) vs the same ``rnn_model`` calls made directly, on the default sample panel (8
 hourly series of 1,344 points), default configuration (SimpleRNN(128), up to 20 epochs, early stopping).
 
 Variants, all in this one process (TensorFlow warm for all), each repetition in a fresh store, the
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
         print(f"| {label[k]} | {st['median']:.2f} | {st['min']:.2f} | {st['max']:.2f} | {over} |")
     paired = paired["flow"]
     print(f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s "
-          "(3 flow runs: pipeline, train, predict)")
+          "(one flow run, 18 task runs)")
     cf = stats([a + b for a, b in cpu["flow"]])
     cd = stats([a + b for a, b in cpu["direct"]])
     api = stats([b for _, b in cpu["flow"]])

@@ -173,11 +173,11 @@ def _run(args: argparse.Namespace) -> None:
     _check_scale_options(args)
     if not args.debug:
         _hide_user_error_tracebacks()
-    from flows.runners import reachable_api, with_task_runner
+    from flows.runners import heartbeats_off_on_temporary_api, reachable_api, with_task_runner
 
     common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name,
                   partitions=args.partitions, task_runner=args.task_runner, dask_address=args.dask_address)
-    with reachable_api(args.task_runner):
+    with heartbeats_off_on_temporary_api(), reachable_api(args.task_runner):
         if args.command == "run":
             from flows.pipeline import pipeline
 

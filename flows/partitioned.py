@@ -20,7 +20,8 @@ def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_na
     The futures hold each group's outcome where it was computed (a Dask worker keeps it in memory), so
     mapped tasks that take them do not ship the panels again. Raises on any data error of any group.
     """
-    groups = split_data(table, config.data, partitions)
+    # one group: the whole table, no task (a task run costs API events; there is nothing to split)
+    groups = split_data(table, config.data, partitions) if partitions > 1 else [(0, table)]
     futures = list(validate_group.map(groups, unmapped(config), unmapped(as_of), unmapped(purpose)))
     outcomes = [f.result() for f in futures]
     freq, redo = reconcile_freq(outcomes, config)

@@ -11,11 +11,12 @@ from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
+from tasks.sample import sample_data_path
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions
-from .predict import predict
-from .runners import TaskRunnerName, dask_cluster, with_task_runner
-from .train import train
+from .predict import predict_steps
+from .runners import TaskRunnerName, dask_cluster, runs_on, with_task_runner
+from .train import train_steps
 
 __all__ = ["pipeline", "backfill"]
 
@@ -33,19 +34,25 @@ def pipeline(
     task_runner: TaskRunnerName = "thread",
     dask_address: Optional[str] = None,
 ) -> dict:
-    """``train`` then ``predict`` as subflows, on the same data and ``as_of``; their mapped tasks run on
-    ``task_runner`` (with ``dask`` and no address, one temporary local cluster serves both)."""
-    chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
-    with store_lock(store) if chief else nullcontext(), dask_cluster(task_runner, dask_address) as address:
-        scale = dict(partitions=partitions, task_runner=task_runner, dask_address=address)
-        trained = with_task_runner(train, task_runner, address)(
-            data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-            force_promote=force_promote, **scale)
-        if not chief:
-            return {"train": trained, "predict": None}
-        predicted = with_task_runner(predict, task_runner, address)(
-            data=data, store=store, config=config, as_of=as_of, model_name=model_name, **scale)
-        return {"train": trained, "predict": predicted}
+    """The ``train`` flow's steps then the ``predict`` flow's, in this one flow run, on the same data and
+    ``as_of``; their mapped tasks run on ``task_runner`` (with ``dask`` and no address, one temporary local
+    cluster serves both). Not as subflows: each subflow run costs its own API round trips (create, three
+    state changes, a tracking task run), seconds per run on a local SQLite-backed API."""
+    with dask_cluster(task_runner, dask_address) as address:
+        if not runs_on(task_runner, address):  # a deployment asked for another runner: once more, on it
+            return with_task_runner(pipeline, task_runner, address)(
+                data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
+                force_promote=force_promote, partitions=partitions, task_runner=task_runner, dask_address=address)
+        chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
+        with store_lock(store) if chief else nullcontext():
+            data = data or sample_data_path(store)  # once for both halves
+            trained = train_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
+                                  margin=margin, force_promote=force_promote, rollback_to=None, partitions=partitions)
+            if not chief:
+                return {"train": trained, "predict": None}
+            predicted = predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
+                                      model_version=None, partitions=partitions)
+            return {"train": trained, "predict": predicted}
 
 
 @flow(name="backfill", log_prints=True, validate_parameters=True)

@@ -23,7 +23,7 @@ from .params import AsOf, DataPath, ModelName, Partitions, Version
 from .partitioned import validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
-__all__ = ["predict"]
+__all__ = ["predict", "predict_steps"]
 
 
 @flow(name="predict", log_prints=True, validate_parameters=True)
@@ -47,6 +47,15 @@ def predict(
         return with_task_runner(predict, task_runner, dask_address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
             partitions=partitions, task_runner=task_runner, dask_address=dask_address)
+    return predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
+                         model_version=model_version, partitions=partitions)
+
+
+def predict_steps(
+    data: DataPath, store: str, config: ForecastConfig, as_of: AsOf, model_name: str, model_version: Version,
+    partitions: int,
+) -> dict:
+    """The ``predict`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow)."""
     with store_lock(store):
         label = as_of_label(as_of)
         created_at = pd.Timestamp(dt.datetime.now(dt.timezone.utc))

@@ -22,7 +22,8 @@ from typing import Iterator, Literal, Optional
 
 from rnn_model.errors import ConfigError
 
-__all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster"]
+__all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster",
+           "heartbeats_off_on_temporary_api"]
 
 TaskRunnerName = Literal["thread", "dask"]
 
@@ -71,6 +72,10 @@ def make_task_runner(kind: str = "thread", dask_address: Optional[str] = None, n
 
 def with_task_runner(flow_obj, kind: str = "thread", dask_address: Optional[str] = None):
     """``flow_obj`` running its mapped tasks on the requested runner."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    if kind == "thread" and not dask_address and isinstance(flow_obj.task_runner, ThreadPoolTaskRunner):
+        return flow_obj  # already so: with_options would rebuild the parameter schema (~0.3 s per call)
     return flow_obj.with_options(task_runner=make_task_runner(kind, dask_address))
 
 
@@ -127,3 +132,18 @@ def reachable_api(kind: str) -> Iterator[None]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
+
+
+@contextmanager
+def heartbeats_off_on_temporary_api() -> Iterator[None]:
+    """Flow-run heartbeats let a server mark the runs of a process that died as crashed. Prefect's
+    temporary local API (no ``PREFECT_API_URL`` configured) dies with this process, so nothing reads
+    them, while every flow run waits up to 1 s at its end for the heartbeat thread to wake and stop: off
+    there. With a configured API (a real server, deployments) they stay as configured."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -23,7 +23,7 @@ from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version
 from .partitioned import validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
-__all__ = ["train"]
+__all__ = ["train", "train_steps"]
 
 
 @flow(name="train", log_prints=True, validate_parameters=True)
@@ -50,6 +50,16 @@ def train(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
             force_promote=force_promote, rollback_to=rollback_to, partitions=partitions, task_runner=task_runner,
             dask_address=dask_address)
+    return train_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
+                       force_promote=force_promote, rollback_to=rollback_to, partitions=partitions)
+
+
+def train_steps(
+    data: DataPath, store: str, config: ForecastConfig, as_of: AsOf, model_name: str, margin: float,
+    force_promote: bool, rollback_to: Version, partitions: int,
+) -> dict:
+    """The ``train`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow:
+    a subflow costs the API round trips of a flow run of its own)."""
     # multi_worker: every worker runs this flow in lockstep; only the chief locks and writes the store
     chief = writes_results(config.train.strategy)
     with store_lock(store) if chief else nullcontext():

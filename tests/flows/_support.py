@@ -83,17 +83,19 @@ async def task_runs_of(client, flow_run_id) -> list:
     return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
 
-async def artifacts_of_run_tree(client, flow_run_id) -> list:
-    """Artifacts of a flow run and of its subflow runs (train and predict under pipeline)."""
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-    )
+async def child_flow_runs(client, flow_run_id) -> list:
+    """The subflow runs of a flow run."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-    children = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
-    )
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+
+
+async def artifacts_of_run_tree(client, flow_run_id) -> list:
+    """Artifacts of a flow run and of its subflow runs (a flow asked for another task runner runs itself
+    once more as a subflow on it)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    children = await child_flow_runs(client, flow_run_id)
     ids = [flow_run_id, *[c.id for c in children]]
     return await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 from rnn_model.bundle import BUNDLE_FILES
 from rnn_model.outputs import PREDICTION_COLUMNS
 
-from ._support import AS_OF, HORIZON, LAST_INPUT, N_SERIES, champion_of, decision_of, prediction_file
+from ._support import (AS_OF, HORIZON, LAST_INPUT, N_SERIES, champion_of, child_flow_runs, decision_of, prediction_file,
+                       run_api, task_runs_of)
 
 
 def test_pipeline_registers_and_promotes_v0001(trained):
@@ -37,6 +38,16 @@ def test_pipeline_registers_and_promotes_v0001(trained):
     assert meta["as_of"] == AS_OF and meta["n_series"] == N_SERIES and meta["champion_at_training"] is None
     config = json.loads((bundle / "config.json").read_text())
     assert config["window"]["horizon"] == HORIZON and config["data"]["freq"] == "h"
+
+
+def test_pipeline_is_one_flow_run_with_the_train_and_predict_tasks(trained):
+    # no subflow runs: each would cost its own API round trips (see flows/pipeline.py)
+    assert run_api(child_flow_runs, trained["flow_run_id"]) == []
+    names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, trained["flow_run_id"])]
+    for name in ("train-model", "register-challenger", "promote", "load-model", "forecast", "write-predictions"):
+        assert names.count(name) == 1, (name, sorted(names))
+    assert names.count("load-data") == names.count("validate-data") == 2  # each half reads the data as of now
+    assert names.count("sample-data") == 0 and "partition-data" not in names  # data given; one group: no split
 
 
 def test_pipeline_metrics_compare_challenger_with_baselines(trained):

@@ -23,7 +23,7 @@ from rnn_model.io import read_long_table
 from rnn_model.partitions import partition_of_ids
 from rnn_model.stages import validate
 
-from ._support import AS_OF, HORIZON, run_api, sine_frame, small_config, task_runs_of
+from ._support import AS_OF, HORIZON, child_flow_runs, run_api, sine_frame, small_config, task_runs_of
 
 N_SERIES = 16
 PARTITIONS = 4
@@ -57,13 +57,6 @@ def cluster():
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as local:
         yield local
-
-
-async def _subflow_runs(client, flow_run_id) -> list:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-    return await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
 
 
 def _predictions(store: Path) -> pd.DataFrame:
@@ -122,7 +115,7 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     pd.testing.assert_frame_equal(dask[cols], thread[cols])  # bit for bit
 
     # the mapped tasks ran on the workers and reported to this session's Prefect API
-    (child,) = run_api(_subflow_runs, state.state_details.flow_run_id)
+    (child,) = run_api(child_flow_runs, state.state_details.flow_run_id)
     assert child.state.is_completed()
     runs = run_api(task_runs_of, child.id)
     names = [r.name.rsplit("-", 1)[0] for r in runs]
@@ -145,6 +138,24 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     single = _predictions(store)
     assert len(single) == len(thread) and not single.duplicated(["unique_id", "ds"]).any()
     np.testing.assert_allclose(single.y_hat, thread.y_hat, rtol=1e-5)
+
+
+def test_pipeline_asked_for_dask_runs_itself_once_on_the_cluster(partitioned_store, split_data, cluster, tmp_path):
+    # as a deployment of the pipeline would: the runner named by parameters only
+    store = tmp_path / "store"
+    state = pipeline(data=split_data.as_uri(), store=str(store), config=small_config(), as_of=AS_OF,
+                     partitions=PARTITIONS, task_runner="dask", dask_address=cluster.scheduler_address,
+                     return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result()["train"]["version"] == "v0001"
+    (child,) = run_api(child_flow_runs, state.state_details.flow_run_id)  # the pipeline, on the Dask runner
+    assert run_api(child_flow_runs, child.id) == []  # train and predict ran in it, not as subflows
+    names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, child.id)]
+    assert names.count("validate-data") == 2 * PARTITIONS and names.count("forecast") == PARTITIONS
+    assert names.count("train-model") == 1
+    thread, dask = _predictions(partitioned_store["store"]), _predictions(store)
+    cols = [c for c in dask.columns if c != "created_at"]
+    pd.testing.assert_frame_equal(dask[cols], thread[cols])  # same data, seed and groups: bit for bit
 
 
 def test_runner_choices_are_refused_clearly_before_anything_runs(monkeypatch, tmp_path, capsys, split_data):
