@@ -11,9 +11,6 @@ order rotating every repetition:
   plan windows, train, evaluate against naive and seasonal naive, register the bundle and promote it,
   then load the champion, read and validate again, forecast, write the predictions partition and render
   the forecast plot (the README's library example plus the registry and output writes).
-* ``flow_no_heartbeats`` -- ``flow`` with Prefect's flow-run heartbeats switched off
-  (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=None`` via ``temporary_settings``): shows what the heartbeat
-  thread costs (see RESULTS.md, "Orchestration overhead").
 
 Training is seeded and deterministic, so every variant trains the same epochs and the same model. The
 one-off start-up of Prefect's temporary local API (the first flow run of a process) is measured
@@ -21,9 +18,8 @@ separately with a no-op flow before any timed run, and is not part of the overhe
 process and the API server process) is reported next to wall time. The target compares best-of wall
 times (fastest flow run / fastest direct run - 1); the paired median is printed too.
 
-    .venv/bin/python -m benchmarks.orchestration            # full: default config, 3 rounds of flow and direct
+    .venv/bin/python -m benchmarks.orchestration            # full: default config, 5 rounds of flow and direct
     .venv/bin/python -m benchmarks.orchestration --quick    # 1 round, 2 epochs
-    .venv/bin/python -m benchmarks.orchestration --variants flow,direct,flow_no_heartbeats
 
 With ``PREFECT_API_URL`` set (``--shared-api``: the quick runner's server) the flows use that API, and
 the "first flow run" figure is no start-up but a first connection.
@@ -104,13 +100,11 @@ def direct_run(store: Path, config) -> dict:
             "promoted": decision.promote}
 
 
-def flow_run(store: Path, config, heartbeats: bool = True) -> dict:
+def flow_run(store: Path, config) -> dict:
     """``rnn-forecast run --store STORE`` in this process: ``flows.cli.main``, as the console script calls
-    it (its output captured). ``heartbeats=False``: with Prefect's flow-run heartbeats switched off."""
+    it (its output captured)."""
     import contextlib
     import io
-
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.cli import main as cli_main
 
@@ -118,8 +112,7 @@ def flow_run(store: Path, config, heartbeats: bool = True) -> dict:
     if config.train.epochs != 20:
         argv += ["--epochs", str(config.train.epochs)]
     out = io.StringIO()
-    settings = contextlib.nullcontext() if heartbeats else temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-    with settings, contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out):
         rc = cli_main(argv)
     text = out.getvalue()
     assert rc == 0, text
@@ -130,9 +123,8 @@ def flow_run(store: Path, config, heartbeats: bool = True) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--reps", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None, help="default: the project default (20, early stopping)")
-    p.add_argument("--variants", default="flow,direct", help="flow, direct, flow_no_heartbeats (flow and direct needed)")
     p.add_argument("--shared-api", action="store_true", help="require PREFECT_API_URL (a running API)")
     args = p.parse_args(argv)
     if args.quick:
@@ -174,11 +166,8 @@ def main(argv=None) -> int:
     direct_run(root / "warm", ForecastConfig().replace(train={"epochs": 1}))  # TF runtime warm-up, untimed
     log(f"warm-up {time.perf_counter() - t0:.1f} s")
 
-    all_runs = {"flow": flow_run, "direct": direct_run,
-                "flow_no_heartbeats": lambda store, cfg: flow_run(store, cfg, heartbeats=False)}  # fmt: skip
-    names = args.variants.split(",")
-    if not {"flow", "direct"} <= set(names) or set(names) - set(all_runs):
-        p.error(f"--variants: flow and direct, optionally flow_no_heartbeats (got {args.variants})")
+    all_runs = {"flow": flow_run, "direct": direct_run}
+    names = list(all_runs)
     times: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
     outs: dict[str, list[dict]] = {k: [] for k in names}
@@ -205,8 +194,7 @@ def main(argv=None) -> int:
     api_where = f"the API already running at {shared}" if shared else "Prefect's temporary local API (fresh PREFECT_HOME)"
     print(f"default sample panel (8 x 1,344 hourly), config: {'default' if not args.epochs else f'epochs={args.epochs}'} "
           f"({epochs} epochs trained, early stopping), {args.reps} interleaved rounds, one process; {api_where}\n")  # fmt: skip
-    label = {"flow": "`rnn-forecast run` (flows.cli.main: pipeline flow)",
-             "flow_no_heartbeats": "the same, Prefect flow heartbeats off", "direct": "direct rnn_model calls"}  # fmt: skip
+    label = {"flow": "`rnn-forecast run` (flows.cli.main: pipeline flow)", "direct": "direct rnn_model calls"}
     print("| | seconds median | min | max | overhead vs direct (paired median [min, max]) |\n|---|---:|---:|---:|---:|")
     for k in names:
         st = stats(times[k])
