@@ -218,11 +218,17 @@ def competitor_forecasts(train: pd.DataFrame, h: int, m: int, stat_history: int)
 # ------------------------------------------------------------------------------------------ the CLI
 
 
-def run_pipeline(name: str, ds: dict, train_end: pd.Timestamp, workdir: Path, extra: list[str]) -> tuple[pd.DataFrame, float, str]:
-    """``rnn-forecast run`` on the full data with ``--as-of`` = last training timestamp: the predictions."""
-    data = workdir / f"{name}.parquet"
+def run_pipeline(name: str, ds: dict, train_end: pd.Timestamp, workdir: Path, extra: list[str], history: int = 0
+                 ) -> tuple[pd.DataFrame, float, str]:
+    """``rnn-forecast run`` on the data with ``--as-of`` = last training timestamp: the predictions.
+    ``history > 0``: the pipeline gets only the last ``history`` training points of each series (and the
+    test part, which ``--as-of`` cuts off), as the statistical competitors with ``--stat-history``."""
+    data = workdir / f"{name}-{history}.parquet"
     if not data.exists():
-        ds["frame"].to_parquet(data, index=False)
+        frame = ds["frame"]
+        if history > 0:  # per series: the last history + h rows
+            frame = frame.groupby("unique_id", sort=False, group_keys=False).tail(history + ds["h"])
+        frame.to_parquet(data, index=False)
     store = Path(tempfile.mkdtemp(prefix=f"store-{name}-", dir=workdir))
     exe = Path(sys.executable).parent / "rnn-forecast"
     cmd = [str(exe), "run", "--data", str(data), "--store", str(store), "--horizon", str(ds["h"]),
@@ -289,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra pipeline configuration(s) to compare with the default, e.g. lr3e-3='--learning-rate 0.003'")
     ap.add_argument("--no-default", action="store_true", help="skip the default configuration (only --variant)")
     ap.add_argument("--stat-history", type=int, default=1000, help="AutoETS/AutoARIMA see the last N points (1000)")
+    ap.add_argument("--pipeline-history", type=int, default=0,
+                    help="the pipeline sees only the last N training points of each series (default: all)")
     ap.add_argument("--no-stat", action="store_true", help="skip AutoETS/AutoARIMA (faster)")
     ap.add_argument("--competitors-from", metavar="JSON",
                     help="reuse the AutoETS/AutoARIMA scores of an earlier --json file (they are deterministic; "
@@ -320,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                  "note": ds["note"], "source": ds["source"], "competitor_seconds": secs, "runs": {}}
         forecasts = dict(comp)
         for vname, extra in variants:
-            pred, secs_run, summary = run_pipeline(name, ds, train_end, workdir, extra)
+            pred, secs_run, summary = run_pipeline(name, ds, train_end, workdir, extra, args.pipeline_history)
             per = {uid: g.sort_values("ds")["y_hat"].to_numpy() for uid, g in pred.groupby("unique_id")}
             missing = set(test["unique_id"]) - set(per)
             if missing:

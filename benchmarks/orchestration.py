@@ -68,7 +68,7 @@ def direct_run(store: Path, config) -> dict:
     from rnn_model.registry import ModelRegistry, store_lock
     from rnn_model.sample import write_sample_data
     from rnn_model.stages import config_for_model, prediction_frame, promotion_decision, validate
-    from rnn_model.training import plan_windows, train
+    from rnn_model.training import plan_windows, refit, train
 
     with store_lock(store):
         path = store / "sample" / "sample.parquet"
@@ -81,6 +81,8 @@ def direct_run(store: Path, config) -> dict:
         result = train(panel, resolved, plan)
         forecasts, scores = evaluate({"challenger": result.forecaster}, panel, resolved)
         decision = promotion_decision(forecasts, scores, 0.01)
+        if decision.promote and resolved.train.refit:
+            result = refit(panel, resolved, result)
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "n_series": panel.n_series,
                 "history": result.history, "best_epoch": result.best_epoch}  # fmt: skip
         version = registry.register(lambda tmp: save_bundle(tmp, result.forecaster, scores.to_dict(), meta, pending=True))

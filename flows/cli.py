@@ -42,6 +42,7 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "seed": ("train", "seed", int),
     "scaler": ("train", "scaler", str),
     "strategy": ("train", "strategy", str),
+    "refit": ("train", "refit", bool),
 }
 
 
@@ -83,6 +84,9 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
     p.add_argument("--scaler", choices=["standard", "robust", "none"], help="per-series scaling (default: standard)")
+    p.add_argument("--no-refit", dest="refit", action="store_const", const=False,
+                   help="promote the early-stopped model as it is (default: a model about to become champion is "
+                   "trained once more, for its best epoch count, on all the data)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from tasks.data import load_table
 from tasks.evaluation import comparable, evaluate_models
 from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
-from tasks.training import build_windows, prepare_strategy, train_model
+from tasks.training import build_windows, prepare_strategy, refit_model, train_model
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version
 from .partitioned import validate_groups
@@ -77,6 +77,8 @@ def train_steps(
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
         decision = promotion_decision(forecasts, scores, margin, notes=[champion_problem] if champion_problem else [])
+        if resolved.train.refit and (decision.promote or force_promote):  # every worker: training is in lockstep
+            result = refit_model(panel, resolved, result, model_name)
         if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
             get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
             return {"version": None, "promoted": False, "reasons": ["not the chief worker: nothing registered"],
@@ -85,7 +87,8 @@ def train_steps(
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
                 "n_series": panel.n_series, "champion_at_training": champion_version,
                 "champion_compared": comparable(champion, resolved), "partitions": partitions,
-                "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1)}
+                "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1),
+                "refit": result.extra.get("refit")}
         version = register_challenger(store, model_name, result, scores.to_dict(), meta)
         promoted = promote(store, model_name, version, decision, force_promote)
         get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")

@@ -17,7 +17,7 @@ from .prediction import Forecaster
 from .scaling import fit_scaler
 from .windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
 
-__all__ = ["TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "min_train_length"]
+__all__ = ["TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "refit", "min_train_length"]
 
 
 @dataclass
@@ -171,4 +171,30 @@ def train(
         n_val_windows=int(len(plan.val_starts)),
         seconds=time.perf_counter() - t0,
         extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy)},
+    )
+
+
+def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(), verbose: int = 0) -> TrainResult:
+    """A fresh model (same seed) trained for ``result.best_epoch`` epochs on every window of every series,
+    the validation and held-out test horizons included, which the early-stopped model never saw and
+    which matter most for the next forecast. Nothing is left to score it on: its scores and intervals
+    are the early-stopped model's (windows that model never trained on). The scaler is refitted on the
+    whole series too. The returned forecaster keeps ``config`` (not the shortened epoch count)."""
+    w = config.window
+    target_h = w.horizon if config.model.head == "direct" else 1
+    ends = panel.lengths.astype(np.int64)  # [n_series] every slot
+    starts = window_starts(panel, w.input_size, target_h, np.zeros_like(ends), ends, w.step)
+    starts = cap_windows(starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
+    plan = WindowPlan(starts, np.empty(0, np.int64), ends)
+    fitted = train(panel, config.replace(train={"epochs": max(1, result.best_epoch)}), plan, callbacks, verbose)
+    return TrainResult(
+        forecaster=Forecaster(fitted.forecaster.model, fitted.forecaster.scaler, config),
+        history=result.history,  # the early stopping that chose the epoch count
+        best_epoch=result.best_epoch,
+        n_train_windows=fitted.n_train_windows,
+        n_val_windows=0,
+        seconds=result.seconds + fitted.seconds,
+        extra={**result.extra, "refit": {"epochs": max(1, result.best_epoch), "windows": fitted.n_train_windows,
+                                         "seconds": round(fitted.seconds, 3),
+                                         "windows_before": result.n_train_windows}},
     )

@@ -9,11 +9,11 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from rnn_model.config import ForecastConfig
 from rnn_model.distribute import get_strategy, replicas
 from rnn_model.panel import Panel
-from rnn_model.training import TrainResult, WindowPlan, plan_windows, train
+from rnn_model.training import TrainResult, WindowPlan, plan_windows, refit, train
 
 from ._options import COMPUTE, artifact_key
 
-__all__ = ["build_windows", "prepare_strategy", "train_model", "PrefectProgress"]
+__all__ = ["build_windows", "prepare_strategy", "train_model", "refit_model", "PrefectProgress"]
 
 
 class PrefectProgress(keras.callbacks.Callback):
@@ -60,3 +60,14 @@ def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_na
                           f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
                           if config.train.strategy != "default" else "")
     return result
+
+
+@task(name="refit-model", timeout_seconds=6 * 3600, **COMPUTE)
+def refit_model(panel: Panel, config: ForecastConfig, result: TrainResult, model_name: str) -> TrainResult:
+    """The model about to become champion, trained again for its best epoch count on all the data."""
+    epochs = max(1, result.best_epoch)
+    refitted = refit(panel, config, result, callbacks=[PrefectProgress(epochs, artifact_key(model_name, "training-progress"))])
+    info = refitted.extra["refit"]
+    get_run_logger().info("refitted on all %d windows (%d before: the held-out horizons too) for %d epochs in %.1fs",
+                          info["windows"], info["windows_before"], epochs, info["seconds"])
+    return refitted

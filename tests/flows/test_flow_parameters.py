@@ -57,3 +57,12 @@ def test_field_is_named_in_the_message(tmp_path):
     assert "config.train" in state.message and "epochs=0 is invalid" in state.message, state.message
     state = train(store=str(tmp_path / "s"), data="/does/not/exist", return_state=True)
     assert " - data: " in state.message and "input not found" in state.message, state.message
+
+
+def test_cli_model_options_map_onto_the_config():
+    from flows.cli import build_parser, config_from_args
+
+    default = config_from_args(build_parser().parse_args(["run"]))
+    assert default.train.refit is True and default.model.anchor == "seasonal_naive"
+    chosen = config_from_args(build_parser().parse_args(["run", "--no-refit", "--anchor", "none", "--epochs", "3"]))
+    assert (chosen.train.refit, chosen.model.anchor, chosen.train.epochs) == (False, "none", 3)

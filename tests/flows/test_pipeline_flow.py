@@ -36,6 +36,9 @@ def test_pipeline_registers_and_promotes_v0001(trained):
 
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["as_of"] == AS_OF and meta["n_series"] == N_SERIES and meta["champion_at_training"] is None
+    # promoted, so refitted on every window for the early-stopped model's best epoch count
+    assert meta["refit"]["epochs"] == meta["best_epoch"] >= 1
+    assert meta["refit"]["windows"] > meta["refit"]["windows_before"]
     config = json.loads((bundle / "config.json").read_text())
     assert config["window"]["horizon"] == HORIZON and config["data"]["freq"] == "h"
 

@@ -43,6 +43,8 @@ def test_worse_challenger_keeps_the_champion(store_copy, panel_file):
     assert any(r.startswith("does not beat the champion") for r in decision["reasons"]), decision
     # the losing bundle is kept (complete) as a candidate; the champion's history is unchanged
     assert (store_copy / "models" / "default" / "v0002" / "model.keras").is_file()
+    meta = json.loads((store_copy / "models" / "default" / "v0002" / "meta.json").read_text())
+    assert meta["refit"] is None  # only a model about to become champion is refitted
     history = (store_copy / "models" / "default" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line)["version"] for line in history] == ["v0001"]
 
@@ -59,6 +61,7 @@ def test_force_promote_promotes_a_losing_model(forced_store):
     assert any(r.startswith("does not beat the champion") for r in decision["reasons"])
     pointer = json.loads((store / "models" / "default" / "champion").read_text())
     assert "forced by force_promote=True" in pointer["reason"]
+    assert json.loads((store / "models" / "default" / "v0002" / "meta.json").read_text())["refit"]["windows"] > 0
 
 
 def test_rollback_points_the_champion_back(forced_store, tmp_path):

@@ -150,3 +150,9 @@ def test_model_names_cannot_escape_the_store(name):
     with pytest.raises(ConfigError, match="model_name"):
         check_name("model_name", name)
     check_name("model_name", "sales-v2.daily_1")
+
+
+def test_refit_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="refit='yes' is invalid: must be true or false"):
+        TrainConfig(refit="yes")
+    assert TrainConfig().refit is True and TrainConfig(refit=False).refit is False

@@ -9,7 +9,7 @@ import pytest
 from rnn_model.config import DataConfig
 from rnn_model.errors import DataValidationError
 from rnn_model.panel import panel_from_frame
-from rnn_model.training import min_train_length, train
+from rnn_model.training import min_train_length, refit, train
 from rnn_model.windowing import gather_windows, make_split, window_starts
 
 from ._helpers import run_python, seasonal_frame, tiny_config, wait_ok
@@ -65,6 +65,23 @@ def test_early_stopping_restores_the_best_weights(hourly_panel):
     assert np.mean((pred - y) ** 2) == pytest.approx(val[best], rel=1e-4)
 
 
+def test_refit_trains_the_best_epoch_count_on_every_window(tiny_trained, hourly_panel, tiny_cfg):
+    result = refit(hourly_panel, tiny_cfg, tiny_trained)
+    w = tiny_cfg.window
+    # per series: every slot, the held-out validation and test horizons included
+    per_series = hourly_panel.lengths - (w.input_size + w.horizon) + 1
+    assert result.n_train_windows == int(per_series.sum()) == tiny_trained.n_train_windows + 2 * w.horizon * hourly_panel.n_series
+    info = result.extra["refit"]
+    assert info["epochs"] == tiny_trained.best_epoch and info["windows_before"] == tiny_trained.n_train_windows
+    assert result.forecaster.config == tiny_cfg  # the configured epochs, not the refit's count
+    assert result.history == tiny_trained.history and result.best_epoch == tiny_trained.best_epoch
+    before, _ = tiny_trained.forecaster.forecast_future(hourly_panel)
+    after, _ = result.forecaster.forecast_future(hourly_panel)
+    assert np.isfinite(after.y_hat).all() and not np.allclose(after.y_hat, before.y_hat)  # a different model
+    again, _ = refit(hourly_panel, tiny_cfg, tiny_trained).forecaster.forecast_future(hourly_panel)
+    np.testing.assert_array_equal(again.y_hat.to_numpy(), after.y_hat.to_numpy())  # seeded: bit for bit
+
+
 def test_batch_size_one_on_tiny_data():
     cfg = tiny_config(window={"input_size": 6, "horizon": 2}, train={"batch_size": 1, "epochs": 1},
                       model={"units": 4}, data={"season_length": 3})
@@ -104,7 +121,7 @@ import sys
 from rnn_model.config import ForecastConfig, ModelConfig, TrainConfig, WindowConfig, resolve
 from rnn_model.io import read_long_table
 from rnn_model.panel import build_panel
-from rnn_model.training import min_train_length, train
+from rnn_model.training import min_train_length, refit, train
 
 data, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=150,
