@@ -37,7 +37,7 @@ def pipeline(
     """The ``train`` flow's steps then the ``predict`` flow's, in this one flow run, on the same data and
     ``as_of``; their mapped tasks run on ``task_runner`` (with ``dask`` and no address, one temporary local
     cluster serves both). Not as subflows: each subflow run costs its own API round trips (create, three
-    state changes, a tracking task run), seconds per run on a local SQLite-backed API."""
+    state changes, a tracking task run), up to seconds on a local SQLite-backed API."""
     with dask_cluster(task_runner, dask_address) as address:
         if not runs_on(task_runner, address):  # a deployment asked for another runner: once more, on it
             return with_task_runner(pipeline, task_runner, address)(

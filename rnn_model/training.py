@@ -186,7 +186,8 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
     starts = window_starts(panel, w.input_size, target_h, np.zeros_like(ends), ends, w.step)
     starts = cap_windows(starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
     plan = WindowPlan(starts, np.empty(0, np.int64), ends)
-    fitted = train(panel, config.replace(train={"epochs": max(1, result.best_epoch)}), plan, callbacks, verbose)
+    epochs = max(1, result.best_epoch)
+    fitted = train(panel, config.replace(train={"epochs": epochs}), plan, callbacks, verbose)
     return TrainResult(
         forecaster=Forecaster(fitted.forecaster.model, fitted.forecaster.scaler, config),
         history=result.history,  # the early stopping that chose the epoch count
@@ -194,7 +195,6 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
         n_train_windows=fitted.n_train_windows,
         n_val_windows=0,
         seconds=result.seconds + fitted.seconds,
-        extra={**result.extra, "refit": {"epochs": max(1, result.best_epoch), "windows": fitted.n_train_windows,
-                                         "seconds": round(fitted.seconds, 3),
-                                         "windows_before": result.n_train_windows}},
+        extra={**result.extra, "refit": {"epochs": epochs, "windows": fitted.n_train_windows,
+                                         "windows_before": result.n_train_windows, "seconds": round(fitted.seconds, 3)}},
     )
