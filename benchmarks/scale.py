@@ -41,7 +41,7 @@ STAGES = {  # task name -> stage
     "sample-data": "ingest", "load-data": "ingest",
     "partition-data": "validate", "validate-data": "validate", "data-quality": "validate",
     "build-windows": "windows", "load-champion": "windows",
-    "train-model": "train",
+    "train-model": "train", "refit-model": "refit",
     "evaluate-models": "backtest",
     "register-challenger": "register + promote", "promote": "register + promote",
     "load-model": "predict: load model", "forecast": "predict: forecast",
@@ -104,6 +104,8 @@ def stage_times(events: list[dict], t_start: float, t_end: float) -> tuple[list[
             task = e["name"].rsplit("-", 1)[0]
             rows.append((flow, task, e["t"] - prev, prev, e["t"]))
             prev = e["t"]
+            if task == "load-model":  # the pipeline's predict steps follow in the same flow run
+                flow = "predict"
         elif e["kind"] == "Flow run" and e["message"].startswith("Finished in state"):
             marks["last_flow"] = e["t"]
     totals: dict[str, float] = {}
