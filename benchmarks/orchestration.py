@@ -1,6 +1,6 @@
 """Orchestration overhead (target 6): ``rnn-forecast run`` (the ``pipeline`` flow: the ``train`` then
 the ``predict`` steps in one flow run) vs the same ``rnn_model`` calls made directly, on the default sample panel (8
-hourly series of 1,344 points), default configuration (SimpleRNN(128), up to 20 epochs, early stopping).
+hourly series of 1,344 points), default configuration (SimpleRNN(128), up to 40 epochs, early stopping).
 
 Variants, all in this one process (TensorFlow warm for all), each repetition in a fresh store, the
 order rotating every repetition:
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=None, help="default: the project default (20, early stopping)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the project default (40, early stopping)")
     p.add_argument("--shared-api", action="store_true", help="require PREFECT_API_URL (a running API)")
     args = p.parse_args(argv)
     if args.quick:
