@@ -109,9 +109,10 @@ def flow_run(store: Path, config) -> dict:
     import io
 
     from flows.cli import main as cli_main
+    from rnn_model.config import TrainConfig
 
     argv = ["run", "--store", str(store)]
-    if config.train.epochs != 20:
+    if config.train.epochs != TrainConfig().epochs:  # the default run passes no option, as a user would
         argv += ["--epochs", str(config.train.epochs)]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
