@@ -1,0 +1,89 @@
+"""Library-level ablation for the accuracy benchmark: the same data sets, splits and scoring as
+``benchmarks/accuracy.py``, but the training code is called directly (no Prefect, no CLI), so a variant
+over the six data sets takes minutes. Prints, per data set, the challenger's raw test MASE and the
+"gated" one (seasonal naive when the early-stopped model does not beat seasonal naive on its own
+held-out window, which is what the pipeline writes); then the geometric means.
+
+    .venv/bin/python -m benchmarks.ablation                                    # the default configuration
+    .venv/bin/python -m benchmarks.ablation --variant lr3e-3='{"model": {"learning_rate": 0.003}}'
+    .venv/bin/python -m benchmarks.ablation --variant norefit='{"train": {"refit": false}}' --datasets yearly3
+
+A variant is a JSON object of config sections to override (``ForecastConfig.replace``); ``"_input_mult": k``
+sets ``input_size = k * max(m, h, 4)`` per data set. As in the pipeline, a refit (``train.refit``, the
+default) retrains for the best epoch count on every window; unlike the pipeline it is scored even when the
+gate fails (the raw column), so what it would have done is visible. Seasonal naive and the MASE scale are
+computed here from the training part, as in the accuracy benchmark (the harness's seasonal naive repeats the
+last season; on quarterly22 it differs slightly from the accuracy benchmark's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from .accuracy import geo_mean, load_datasets, mase_scale, split
+from .common import log
+
+
+def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, int]:
+    """(raw MASE, gated MASE, seconds, best epoch, epochs run) of one variant on one data set."""
+    from rnn_model.config import ForecastConfig
+    from rnn_model.evaluation import evaluate
+    from rnn_model.stages import validate
+    from rnn_model.training import refit, train
+
+    train_part, test, end = split(ds["frame"], ds["h"])
+    cfg = ForecastConfig().replace(data={"freq": ds["freq"], "season_length": ds["m"]}, window={"horizon": ds["h"]})
+    overrides = dict(overrides)
+    mult = overrides.pop("_input_mult", None)
+    if mult:
+        cfg = cfg.replace(window={"input_size": int(mult * max(ds["m"], ds["h"], 4))})
+    cfg = cfg.replace(**overrides)
+    table = pa.Table.from_pandas(ds["frame"][["unique_id", "ds", "y"]], preserve_index=False)
+    panel, _, cfg = validate(table, cfg, as_of=end.isoformat())
+    t0 = time.perf_counter()
+    result = train(panel, cfg)
+    _, scores = evaluate({"challenger": result.forecaster}, panel, cfg)
+    mase = scores.overall["mase"]
+    gate = bool(mase["challenger"] < mase["seasonal_naive"])
+    final = refit(panel, cfg, result) if cfg.train.refit else result
+    future, _ = final.forecaster.forecast_future(panel)
+    secs = time.perf_counter() - t0
+    m = ds["m"]
+    scales = {u: mase_scale(g["y"].to_numpy(float), m) for u, g in train_part.groupby("unique_id")}
+    joined = test.merge(future[["unique_id", "ds", "y_hat"]], on=["unique_id", "ds"], how="left")
+    joined = joined[np.isfinite(joined["y"])]
+    raw = float(np.nanmean([np.mean(np.abs(g.y - g.y_hat)) / scales[u] for u, g in joined.groupby("unique_id")]))
+    last_season = {u: g["y"].to_numpy()[-m:] for u, g in train_part.groupby("unique_id")}
+    snaive = float(np.nanmean([np.mean(np.abs(g.y.to_numpy() - np.resize(last_season[u], len(g)))) / scales[u]
+                               for u, g in test.groupby("unique_id")]))
+    return raw, raw if gate else snaive, secs, result.best_epoch, len(result.history["loss"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                    help="config overrides as JSON (repeatable; default: the default configuration only)")
+    ap.add_argument("--datasets", help="comma-separated subset (default: all six)")
+    args = ap.parse_args(argv)
+    variants = {"default": {}} if not args.variant else {
+        v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}
+    datasets = load_datasets()
+    names = args.datasets.split(",") if args.datasets else list(datasets)
+    for vname, overrides in variants.items():
+        raw, gated = {}, {}
+        for name in names:
+            raw[name], gated[name], secs, best, ran = run_variant(datasets[name], overrides)
+            log(f"{vname:16s} {name:14s} MASE {raw[name]:.3f} gated {gated[name]:.3f} {secs:5.1f}s "
+                f"best epoch {best}/{ran}")
+        print(f"| {vname} | " + " | ".join(f"{raw[n]:.3f}" for n in names)
+              + f" | {geo_mean(list(raw.values())):.3f} | {geo_mean(list(gated.values())):.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
