@@ -16,6 +16,8 @@ and loads in Keras safe mode with no custom code.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from .config import ModelConfig
@@ -38,8 +40,20 @@ def anchor_lags(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     return input_size - m + k % m
 
 
-def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: int = 1):
+def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: int = 1, seed: int = 0):
+    """The compiled model; its initial weights (and dropout masks) depend on ``seed`` alone.
+
+    Keras's default initialisers draw their seeds from the process-global ``random`` module, which any
+    other thread (Prefect's event and log workers, a second flow) may draw from at the same moment, so
+    ``keras.utils.set_random_seed`` alone does not make the weights reproducible. Every seed is given
+    explicitly instead, drawn from a private ``random.Random(seed)`` in the order Keras's defaults would
+    draw them right after ``set_random_seed(seed)``: same weights as before, now whatever else runs."""
     import keras
+
+    seeds = random.Random(seed)
+
+    def draw() -> int:
+        return seeds.randint(1, int(1e9))  # as keras.random.make_default_seed
 
     cell = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.cell]
     n_out = output_size(cfg, horizon)
@@ -49,16 +63,24 @@ def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
         flat = keras.layers.Flatten(name="window")(inputs)  # [batch, input_size]
         to_relative = np.eye(input_size, dtype=np.float32)
         to_relative[-1, :] -= 1.0  # column t: x_t - x_last
-        relative = _fixed_linear(keras, flat, to_relative, "relative")  # [batch, input_size]
+        relative = _fixed_linear(keras, flat, to_relative, "relative", draw())  # [batch, input_size]
         relative = keras.layers.Reshape((input_size, 1), name="relative_window")(relative)  # [batch, input_size, 1]
         x = keras.layers.Concatenate(axis=-1, name="channels")([inputs, relative])  # [batch, input_size, 2]
         select = np.zeros((input_size, n_out), np.float32)
         select[anchor_lags(cfg, input_size, horizon, season_length), np.arange(n_out)] = 1.0
-        baseline = _fixed_linear(keras, flat, select, "baseline")  # [batch, n_out]
+        baseline = _fixed_linear(keras, flat, select, "baseline", draw())  # [batch, n_out]
     for i in range(cfg.layers):
         last = i == cfg.layers - 1
-        x = cell(cfg.units, activation="tanh", dropout=cfg.dropout, return_sequences=not last, name=f"{cfg.cell}_{i}")(x)
-    init = "zeros" if cfg.anchor != "none" else "glorot_uniform"
+        if cfg.cell == "simple_rnn":  # Keras's own order of draws differs between the cells
+            dropout_seed, kernel_seed, recurrent_seed = draw(), draw(), draw()
+        else:
+            kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
+        x = cell(
+            cfg.units, activation="tanh", dropout=cfg.dropout, return_sequences=not last, name=f"{cfg.cell}_{i}",
+            kernel_initializer=keras.initializers.GlorotUniform(kernel_seed),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed), seed=dropout_seed,
+        )(x)
+    init = "zeros" if cfg.anchor != "none" else keras.initializers.GlorotUniform(draw())
     outputs = keras.layers.Dense(n_out, kernel_initializer=init, name="head")(x)  # [batch, n_out]
     if cfg.anchor != "none":
         outputs = keras.layers.Add(name="anchored")([baseline, outputs])  # [batch, n_out]
@@ -68,9 +90,10 @@ def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     return model
 
 
-def _fixed_linear(keras, x, kernel: np.ndarray, name: str):
+def _fixed_linear(keras, x, kernel: np.ndarray, name: str, seed: int):
     """``x @ kernel`` as a frozen bias-free Dense layer (saved with the model like any weight)."""
-    layer = keras.layers.Dense(kernel.shape[1], use_bias=False, trainable=False, name=name)
+    init = keras.initializers.GlorotUniform(seed)  # overwritten below; seeded only to keep the order of draws
+    layer = keras.layers.Dense(kernel.shape[1], use_bias=False, trainable=False, kernel_initializer=init, name=name)
     out = layer(x)
     layer.set_weights([kernel])
     return out

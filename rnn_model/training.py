@@ -135,7 +135,7 @@ def train(
         validation = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
 
     if strategy is None:
-        model = build_model(config.model, w.input_size, w.horizon, config.data.season_length)
+        model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed)
     else:
         # Each element of the dataset is one global batch; the strategy splits it across the replicas.
         # Across workers, every worker builds the same seeded dataset and takes its share of each batch.
@@ -145,7 +145,7 @@ def train(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         dataset = dataset.with_options(options)
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
-            model = build_model(config.model, w.input_size, w.horizon, config.data.season_length)
+            model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed)
             if tr.strategy == "multi_worker":
                 _build_before_fit(model, w.input_size, target_h)
     monitor = "val_loss" if validation is not None else "loss"
