@@ -1,6 +1,6 @@
 """Library-level ablation for the accuracy benchmark: the same data sets, splits and scoring as
 ``benchmarks/accuracy.py``, but the training code is called directly (no Prefect, no CLI), so a variant
-over the six data sets takes minutes. Prints, per data set, the challenger's raw test MASE and the
+over the seven data sets takes minutes. Prints, per data set, the challenger's raw test MASE and the
 "gated" one (seasonal naive when the early-stopped model does not beat seasonal naive on its own
 held-out window, which is what the pipeline writes); then the geometric means.
 
@@ -61,6 +61,8 @@ def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, in
     last_season = {u: g["y"].to_numpy()[-m:] for u, g in train_part.groupby("unique_id")}
     snaive = float(np.nanmean([np.mean(np.abs(g.y.to_numpy() - np.resize(last_season[u], len(g)))) / scales[u]
                                for u, g in test.groupby("unique_id")]))
+    if "scaler" in result.extra:
+        log(f"  scaler: {result.extra['scaler']}")
     return raw, raw if gate else snaive, secs, result.best_epoch, len(result.history["loss"])
 
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                     help="config overrides as JSON (repeatable; default: the default configuration only)")
-    ap.add_argument("--datasets", help="comma-separated subset (default: all six)")
+    ap.add_argument("--datasets", help="comma-separated subset (default: all seven)")
     args = ap.parse_args(argv)
     variants = {"default": {}} if not args.variant else {
         v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}

@@ -88,7 +88,7 @@ def train_steps(
                 "n_series": panel.n_series, "champion_at_training": champion_version,
                 "champion_compared": comparable(champion, resolved), "partitions": partitions,
                 "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1),
-                "refit": result.extra.get("refit")}
+                "refit": result.extra.get("refit"), "scaler": result.extra.get("scaler")}
         version = register_challenger(store, model_name, result, scores.to_dict(), meta)
         promoted = promote(store, model_name, version, decision, force_promote)
         get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")

@@ -74,7 +74,10 @@ def fit_scaler(panel: Panel, train_end: np.ndarray, kind: str = "standard") -> S
         use = panel.observed & (rel < train_end[per_slot])
         v = panel.values[use].astype(np.float64)
         s = per_slot[use]
-        if kind == "standard":
+        if kind == "mean":  # no shift: levels keep their ratios (a series halving stays a halving)
+            count = np.bincount(s, minlength=n)
+            scale = np.bincount(s, weights=np.abs(v), minlength=n) / np.maximum(count, 1)
+        elif kind == "standard":
             count = np.bincount(s, minlength=n)
             mean = np.bincount(s, weights=v, minlength=n) / np.maximum(count, 1)
             var = np.bincount(s, weights=(v - mean[s]) ** 2, minlength=n) / np.maximum(count, 1)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .baselines import seasonal_naive_scale
 from .config import ForecastConfig
 from .distribute import get_strategy, is_chief, replicas
 from .errors import DataValidationError
@@ -53,6 +54,7 @@ class WindowPlan:
     train_starts: np.ndarray  # [n_train]
     val_starts: np.ndarray  # [n_val]
     train_end: np.ndarray  # [n_series] first slot of each series not used for fitting
+    val_end: np.ndarray  # [n_series] first slot after the validation horizons
 
 
 def _build_before_fit(model, input_size: int, target_h: int) -> None:
@@ -108,7 +110,7 @@ def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
             "horizon, or supply longer series"
         )
     val_starts = window_starts(panel, w.input_size, target_h, split.train_end, split.val_end, w.horizon)
-    return WindowPlan(train_starts, val_starts, split.train_end)
+    return WindowPlan(train_starts, val_starts, split.train_end, split.val_end)
 
 
 def train(
@@ -123,6 +125,8 @@ def train(
     t0 = time.perf_counter()
     w, tr = config.window, config.train
     plan = plan or plan_windows(panel, config)
+    if tr.scaler == "auto":
+        return _train_choosing_scaler(panel, config, plan, callbacks, verbose)
     target_h = w.horizon if config.model.head == "direct" else 1
 
     strategy = get_strategy(tr.strategy)  # None by default; multi_worker must exist before TF initialises
@@ -174,6 +178,56 @@ def train(
     )
 
 
+AUTO_SCALERS = ("standard", "none")
+
+
+def _train_choosing_scaler(panel: Panel, config: ForecastConfig, plan: WindowPlan, callbacks, verbose) -> TrainResult:
+    """``scaler="auto"``: one model per scaler in :data:`AUTO_SCALERS`; the one with the lower MASE on
+    the validation windows (data units, windows neither trained on) is kept, ties to ``standard``.
+
+    Why both: per-series standardisation suits panels of unrelated units and scales (GDP beside
+    interest rates), but it maps each series' training part onto the same range, so a series that
+    keeps trending leaves that range and series that share one unit (rates per person, per cent)
+    lose what their levels say about each other; unscaled inputs keep both (accuracy benchmark,
+    fertility_yearly). Costs a second training run."""
+    if not len(plan.val_starts):  # nothing to choose on: val_windows=0
+        config = config.replace(train={"scaler": AUTO_SCALERS[0]})
+        return _with_choice(train(panel, config, plan, callbacks, verbose), config, AUTO_SCALERS[0], {})
+    results = {kind: train(panel, config.replace(train={"scaler": kind}), plan, callbacks, verbose)
+               for kind in AUTO_SCALERS}
+    scores = {kind: validation_mase(r.forecaster, panel, plan, config) for kind, r in results.items()}
+    chosen = min(AUTO_SCALERS, key=lambda k: scores[k] if np.isfinite(scores[k]) else np.inf)
+    best = _with_choice(results[chosen], config, chosen, scores)
+    return replace(best, seconds=sum(r.seconds for r in results.values()))
+
+
+def _with_choice(result: TrainResult, config: ForecastConfig, chosen: str, scores: dict) -> TrainResult:
+    forecaster = Forecaster(result.forecaster.model, result.forecaster.scaler, config)  # keeps "auto"
+    choice = {"chosen": chosen, "validation_mase": {k: round(float(v), 6) for k, v in scores.items()}}
+    return replace(result, forecaster=forecaster, extra={**result.extra, "scaler": choice})
+
+
+def validation_mase(forecaster: Forecaster, panel: Panel, plan: WindowPlan, config: ForecastConfig) -> float:
+    """Mean over series of the forecast MAE on the validation horizons, in data units, divided by each
+    series' in-sample seasonal-naive MAE on its training part. NaN when no window can be scored."""
+    h = config.window.horizon
+    starts = plan.val_starts  # [n_val] buffer slot of each window's first input
+    series = np.searchsorted(panel.offsets, starts, side="right") - 1  # [n_val]
+    target_start = starts - panel.offsets[series] + config.window.input_size  # [n_val] relative slot
+    y_hat, covered = forecaster.forecast_at(panel, series, target_start)  # [n_val, h] data units
+    rel = target_start[:, None] + np.arange(h)  # [n_val, h] relative slot of each target
+    ok = covered[:, None] & (rel < plan.val_end[series, None])
+    slots = np.where(ok, panel.offsets[series, None] + rel, 0)  # [n_val, h]
+    ok &= panel.observed[slots]
+    err = np.abs(panel.values[slots].astype(np.float64) - np.where(ok, y_hat, 0.0))
+    sums = np.bincount(series.repeat(h)[ok.ravel()], weights=err.ravel()[ok.ravel()], minlength=panel.n_series)
+    counts = np.bincount(series.repeat(h)[ok.ravel()], minlength=panel.n_series)
+    scale = seasonal_naive_scale(panel, plan.train_end, config.data.season_length)  # [n_series]
+    per_series = sums / np.maximum(counts, 1) / scale
+    use = (counts > 0) & np.isfinite(per_series)
+    return float(per_series[use].mean()) if use.any() else float("nan")
+
+
 def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(), verbose: int = 0) -> TrainResult:
     """A fresh model (same seed) trained for ``result.best_epoch`` epochs on every window of every series,
     the validation and held-out test horizons included, which the early-stopped model never saw and
@@ -185,9 +239,10 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
     ends = panel.lengths.astype(np.int64)  # [n_series] every slot
     starts = window_starts(panel, w.input_size, target_h, np.zeros_like(ends), ends, w.step)
     starts = cap_windows(starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
-    plan = WindowPlan(starts, np.empty(0, np.int64), ends)
+    plan = WindowPlan(starts, np.empty(0, np.int64), ends, ends)
     epochs = max(1, result.best_epoch)
-    fitted = train(panel, config.replace(train={"epochs": epochs}), plan, callbacks, verbose)
+    same = {"epochs": epochs, "scaler": result.forecaster.scaler.kind}  # the scaler "auto" chose, if it did
+    fitted = train(panel, config.replace(train=same), plan, callbacks, verbose)
     return TrainResult(
         forecaster=Forecaster(fitted.forecaster.model, fitted.forecaster.scaler, config),
         history=result.history,  # the early stopping that chose the epoch count

@@ -59,6 +59,9 @@ def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_na
     get_run_logger().info("trained %s in %.1fs; best epoch %d%s", config.model.cell, result.seconds, result.best_epoch,
                           f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
                           if config.train.strategy != "default" else "")
+    if "scaler" in result.extra:  # scaler="auto": one model per scaler, the better one kept
+        get_run_logger().info("scaler: %s kept (validation MASE %s)", result.extra["scaler"]["chosen"],
+                              result.extra["scaler"]["validation_mase"])
     return result
 
 

@@ -39,6 +39,11 @@ def test_pipeline_registers_and_promotes_v0001(trained):
     # promoted, so refitted on every window for the early-stopped model's best epoch count
     assert meta["refit"]["epochs"] == meta["best_epoch"] >= 1
     assert meta["refit"]["windows"] > meta["refit"]["windows_before"]
+    # scaler="auto" (the default): both candidates scored on the validation windows, the better one kept
+    scores = meta["scaler"]["validation_mase"]
+    assert set(scores) == {"standard", "none"} and meta["scaler"]["chosen"] == min(scores, key=scores.get)
+    kind = pq.read_schema(bundle / "scaler.parquet").metadata[b"kind"].decode()
+    assert kind == meta["scaler"]["chosen"]
     config = json.loads((bundle / "config.json").read_text())
     assert config["window"]["horizon"] == HORIZON and config["data"]["freq"] == "h"
 

@@ -63,7 +63,7 @@ INVALID = [
     (TrainConfig, "epochs", 0, ["between 1 and 10000"]),
     (TrainConfig, "batch_size", 0, ["between 1 and 1000000"]),
     (TrainConfig, "seed", -1, ["between 0 and"]),
-    (TrainConfig, "scaler", "minmax", ["standard", "robust", "none"]),
+    (TrainConfig, "scaler", "minmax", ["standard", "robust", "mean", "none", "auto"]),
 ]
 
 

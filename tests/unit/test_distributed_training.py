@@ -33,7 +33,7 @@ from rnn_model.training import min_train_length, train
 data, out = sys.argv[1], sys.argv[2]
 cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
                              model=ModelConfig(units=8),
-                             train=TrainConfig(epochs=2, batch_size=32, seed=3, strategy="mirrored")), "h")
+                             train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard", strategy="mirrored")), "h")
 panel, _ = build_panel(read_long_table(data, cfg.data), cfg.data, min_length=min_train_length(cfg))
 result = train(panel, cfg)
 frame, fallback = result.forecaster.forecast_future(panel)
@@ -75,7 +75,8 @@ from rnn_model.training import min_train_length, train
 
 cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
                              model=ModelConfig(units=8),
-                             train=TrainConfig(epochs=2, batch_size=32, seed=3, strategy="multi_worker")), "h")
+                             train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard",
+                                                 strategy="multi_worker")), "h")
 panel, _ = build_panel(read_long_table(sys.argv[1], cfg.data), cfg.data, min_length=min_train_length(cfg))
 result = train(panel, cfg)
 frame, _ = result.forecaster.forecast_future(panel)
@@ -109,7 +110,8 @@ def test_multi_worker_strategy_with_two_worker_processes(hourly_parquet):
     from rnn_model.training import min_train_length, train
 
     cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
-                                 model=ModelConfig(units=8), train=TrainConfig(epochs=2, batch_size=32, seed=3)), "h")
+                                 model=ModelConfig(units=8),
+                                 train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard")), "h")
     panel, _ = build_panel(read_long_table(hourly_parquet, cfg.data), cfg.data, min_length=min_train_length(cfg))
     one_device = train(panel, cfg).history
     np.testing.assert_allclose(chief["history"]["loss"], one_device["loss"], rtol=1e-4)

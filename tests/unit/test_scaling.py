@@ -50,6 +50,14 @@ def test_robust_scaler_is_median_and_normal_iqr(panel):
     assert (s.loc[2], s.scale[2]) == (7.5, 1.0)
 
 
+def test_mean_scaler_divides_by_the_mean_absolute_value_without_shifting(panel):
+    train_end = np.array([40, 25, 30])
+    s = fit_scaler(panel, train_end, "mean")
+    for i in range(2):
+        np.testing.assert_allclose(s.scale[i], np.abs(_train_part(panel, i, train_end[i])).mean(), rtol=1e-12)
+    assert (s.loc == 0).all() and s.kind == "mean"
+
+
 def test_none_scaler_is_identity(panel):
     s = fit_scaler(panel, np.array([40, 25, 30]), "none")
     assert (s.loc == 0).all() and (s.scale == 1).all()
@@ -57,7 +65,7 @@ def test_none_scaler_is_identity(panel):
     np.testing.assert_array_equal(buf[panel.observed], panel.values[panel.observed])
 
 
-@pytest.mark.parametrize("kind", ["standard", "robust"])
+@pytest.mark.parametrize("kind", ["standard", "robust", "mean"])
 def test_values_after_the_cutoff_never_change_the_scaler(panel, kind):
     train_end = np.array([40, 25, 30])
     values = panel.values.copy()
@@ -68,7 +76,7 @@ def test_values_after_the_cutoff_never_change_the_scaler(panel, kind):
     np.testing.assert_array_equal(a.loc, b.loc)
     np.testing.assert_array_equal(a.scale, b.scale)
     c = fit_scaler(changed, train_end + 1, kind)  # one more slot and the change is seen
-    assert not np.array_equal(a.loc, c.loc)
+    assert not (np.array_equal(a.loc, c.loc) and np.array_equal(a.scale, c.scale))
 
 
 def test_scaled_buffer_masks_and_handles_unknown_series(panel):

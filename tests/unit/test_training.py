@@ -1,4 +1,5 @@
-"""Training: history, early stopping with the best weights restored, batch_size=1, bitwise reproducibility."""
+"""Training: history, early stopping with the best weights restored, batch_size=1, bitwise reproducibility,
+the automatic scaler choice."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from rnn_model.config import DataConfig
 from rnn_model.errors import DataValidationError
 from rnn_model.panel import panel_from_frame
-from rnn_model.training import min_train_length, refit, train
+from rnn_model.training import min_train_length, plan_windows, refit, train
 from rnn_model.windowing import gather_windows, make_split, window_starts
 
 from ._helpers import run_python, seasonal_frame, tiny_config, wait_ok
@@ -174,3 +175,43 @@ def test_weights_do_not_depend_on_other_threads_drawing_from_global_random(hourl
     for got, want in zip(result.forecaster.model.get_weights(), tiny_trained.forecaster.model.get_weights()):
         np.testing.assert_array_equal(got, want)
     assert result.history == tiny_trained.history
+
+
+def _validation_mase_by_hand(forecaster, panel, plan, cfg) -> float:
+    """One validation window per series here: its MAE in data units over the series' in-sample
+    seasonal-naive MAE on the training part, averaged over series."""
+    w, m = cfg.window, cfg.data.season_length
+    per_series = []
+    for start in plan.val_starts:
+        i = int(np.searchsorted(panel.offsets, start, side="right")) - 1
+        target = int(start - panel.offsets[i]) + w.input_size
+        y_hat, covered = forecaster.forecast_at(panel, np.array([i]), np.array([target]))
+        truth = panel.series(i)[target : target + w.horizon].astype(np.float64)
+        train_part = panel.series(i)[: plan.train_end[i]].astype(np.float64)
+        scale = np.abs(train_part[m:] - train_part[:-m]).mean()
+        assert covered[0]
+        per_series.append(np.abs(truth - y_hat[0]).mean() / scale)
+    return float(np.mean(per_series))
+
+
+def test_auto_scaler_keeps_the_model_with_the_lower_validation_mase(hourly_panel, tiny_cfg, tiny_trained):
+    cfg = tiny_cfg.replace(train={"scaler": "auto"})
+    result = train(hourly_panel, cfg)
+    choice = result.extra["scaler"]
+    scores = choice["validation_mase"]
+    assert set(scores) == {"standard", "none"} and all(np.isfinite(v) for v in scores.values())
+    assert scores["standard"] != scores["none"] and choice["chosen"] == min(scores, key=scores.get)
+    assert result.forecaster.scaler.kind == choice["chosen"] and result.forecaster.config == cfg
+    # the "standard" candidate is tiny_trained's model (same data, seed and windows): its score, by hand
+    plan = plan_windows(hourly_panel, tiny_cfg)
+    assert len(plan.val_starts) == hourly_panel.n_series
+    want = _validation_mase_by_hand(tiny_trained.forecaster, hourly_panel, plan, tiny_cfg)
+    assert scores["standard"] == pytest.approx(want, rel=1e-5)
+    if choice["chosen"] == "standard":  # the kept model is that very model
+        for got, ref in zip(result.forecaster.model.get_weights(), tiny_trained.forecaster.model.get_weights()):
+            np.testing.assert_array_equal(got, ref)
+    # a refit trains with the scaler that was chosen, not a second choice
+    refitted = refit(hourly_panel, cfg, result)
+    assert refitted.forecaster.scaler.kind == choice["chosen"] and refitted.forecaster.config == cfg
+    assert refitted.extra["scaler"] == choice
+
