@@ -83,7 +83,8 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 40)")
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
-    p.add_argument("--scaler", choices=["standard", "robust", "mean", "none", "auto"], help="per-series scaling (default: auto = standard or none, whichever validates better)")
+    p.add_argument("--scaler", choices=["auto", "standard", "robust", "mean", "none"],
+                   help="per-series scaling (default: auto = standard or none, whichever validates better)")
     p.add_argument("--no-refit", dest="refit", action="store_const", const=False,
                    help="promote the early-stopped model as it is (default: a model about to become champion is "
                    "trained once more, for its best epoch count, on all the data)")

@@ -169,7 +169,8 @@ class TrainConfig:
     seed: int = 42
     # auto: train with per-series standardisation and without scaling, keep the lower validation MASE
     # (rnn_model.training.AUTO_SCALERS; twice the training time; accuracy benchmark geo-mean over 7 data
-    # sets 1.091 -> 0.986, fertility_yearly 2.920 -> 1.287); standard | robust | mean | none: one fixed
+    # sets 1.086 -> 0.982 through the CLI, fertility_yearly 2.920 -> 1.287); standard | robust | mean | none:
+    # one fixed scaler
     scaler: str = "auto"
     strategy: str = "default"
     # a model about to become champion is trained once more, for its best epoch count, on every window

@@ -18,7 +18,8 @@ from .prediction import Forecaster
 from .scaling import fit_scaler
 from .windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
 
-__all__ = ["TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "refit", "min_train_length"]
+__all__ = ["AUTO_SCALERS", "TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "refit", "min_train_length",
+           "validation_mase"]
 
 
 @dataclass
