@@ -18,8 +18,8 @@ is then scored against the held-out truth. That output includes the promotion ga
 model does not beat seasonal naive on its own held-out windows it is not promoted and the pipeline
 writes seasonal-naive forecasts (reported as ``model rows %``). Competitors in the same run: naive,
 seasonal naive, statsforecast AutoETS and AutoARIMA (fitted on at most the last ``STAT_HISTORY``
-points of each series, for runtime; ``--stat-history`` overrides). Metrics: MASE (scale: in-sample seasonal-naive MAE, lag 1 when a
-series has less than two seasons) and sMAPE, each averaged over series; the geometric mean of MASE over
+points of each series, for runtime; ``--stat-history`` overrides). Metrics: MASE (scale: in-sample
+seasonal-naive MAE, lag 1 when a series has less than two seasons) and sMAPE, each averaged over series; the geometric mean of MASE over
 data sets; empirical coverage of the pipeline's 80 % / 95 % prediction intervals.
 
 Panels in which every series ends at a different date are re-indexed so that all series end at the same
@@ -196,7 +196,7 @@ def _fill(y: np.ndarray) -> np.ndarray:
 
 STAT_MODELS = ("AutoETS", "AutoARIMA")
 # Points of history AutoETS/AutoARIMA see (the last N of each series), for runtime: AutoARIMA with m=48 on
-# 1000 half-hourly points ran over an hour without finishing; on 480 it takes ~30 minutes here.
+# 1000 half-hourly points ran over an hour without finishing; on 480 it took 21-32 minutes here.
 STAT_HISTORY = {"taylor_30min": 480, "msft_daily": 500, "co2_weekly": 500}  # others: 1000
 
 

@@ -192,8 +192,8 @@ def _train_choosing_scaler(panel: Panel, config: ForecastConfig, plan: WindowPla
     lose what their levels say about each other; unscaled inputs keep both (accuracy benchmark,
     fertility_yearly). Costs a second training run."""
     if not len(plan.val_starts):  # nothing to choose on: val_windows=0
-        config = config.replace(train={"scaler": AUTO_SCALERS[0]})
-        return _with_choice(train(panel, config, plan, callbacks, verbose), config, AUTO_SCALERS[0], {})
+        fixed = config.replace(train={"scaler": AUTO_SCALERS[0]})
+        return _with_choice(train(panel, fixed, plan, callbacks, verbose), config, AUTO_SCALERS[0], {})
     results = {kind: train(panel, config.replace(train={"scaler": kind}), plan, callbacks, verbose)
                for kind in AUTO_SCALERS}
     scores = {kind: validation_mase(r.forecaster, panel, plan, config) for kind, r in results.items()}

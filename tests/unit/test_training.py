@@ -215,3 +215,12 @@ def test_auto_scaler_keeps_the_model_with_the_lower_validation_mase(hourly_panel
     assert refitted.forecaster.scaler.kind == choice["chosen"] and refitted.forecaster.config == cfg
     assert refitted.extra["scaler"] == choice
 
+
+
+def test_auto_scaler_without_validation_windows_keeps_standard(hourly_panel, tiny_cfg):
+    """Nothing to choose on (val_windows=0): one run, with the standard scaler, said so in ``extra``."""
+    cfg = tiny_cfg.replace(window={"val_windows": 0}, train={"scaler": "auto", "epochs": 1})
+    result = train(hourly_panel, cfg)
+    assert result.extra["scaler"] == {"chosen": "standard", "validation_mase": {}}
+    assert result.forecaster.scaler.kind == "standard" and result.forecaster.config == cfg
+    assert result.n_val_windows == 0
