@@ -76,7 +76,8 @@ def train_steps(
         champion_version, champion, champion_problem = load_champion(store, model_name)
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
-        decision = promotion_decision(forecasts, scores, margin, notes=[champion_problem] if champion_problem else [])
+        through = champion.meta.get("trained_through") if champion is not None else None
+        decision = promotion_decision(forecasts, scores, margin, through, [champion_problem] if champion_problem else [])
         if resolved.train.refit and (decision.promote or force_promote):  # every worker: training is in lockstep
             result = refit_model(panel, resolved, result, model_name)
         if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
@@ -88,7 +89,8 @@ def train_steps(
                 "n_series": panel.n_series, "champion_at_training": champion_version,
                 "champion_compared": comparable(champion, resolved), "partitions": partitions,
                 "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1),
-                "refit": result.extra.get("refit"), "scaler": result.extra.get("scaler")}
+                "refit": result.extra.get("refit"), "scaler": result.extra.get("scaler"),
+                "trained_through": result.extra.get("trained_through")}
         version = register_challenger(store, model_name, result, scores.to_dict(), meta)
         promoted = promote(store, model_name, version, decision, force_promote)
         get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")

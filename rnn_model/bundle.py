@@ -102,6 +102,7 @@ def load_bundle(directory: str | Path) -> Bundle:
         if isinstance(stored, dict) and isinstance(stored.get("model"), dict):
             # bundles written before ModelConfig.anchor existed hold the plain model: say so, not the new default
             stored["model"].setdefault("anchor", "none")
+            stored["model"].setdefault("members", 1)  # and before ensembles: one network
         config = ForecastConfig.from_dict(stored)
         metrics = read_json(directory / "metrics.json")
         meta = read_json(directory / "meta.json")

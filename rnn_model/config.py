@@ -27,6 +27,8 @@ __all__ = [
 
 Policy = Literal["error", "drop", "fill", "keep"]
 
+SCALERS = ("window", "standard", "robust", "mean", "none", "auto")
+
 # What each data problem may do. "fill" inserts masked gaps (never inputs or targets); "keep" keeps the
 # series as it is; "drop" removes the offending series (rows, for null ids and off-grid timestamps).
 ALLOWED_POLICIES: dict[str, tuple[str, ...]] = {
@@ -107,8 +109,11 @@ class WindowConfig:
     step: int = 1
     max_windows_per_series: Optional[int] = None
     sampling: str = "recent"  # which windows a cap keeps: the most recent or a seeded uniform sample
-    val_windows: int = 1  # horizons per series held out for early stopping
-    test_windows: int = 1  # horizons per series held out for evaluation/promotion (never trained on)
+    # Horizons held out per series, the most recent ones, as many as fit (a series keeps one training
+    # window; windowing.make_split): test_windows judge the model (the promotion gate pairs challenger and
+    # champion on them: several origins, so one horizon does not decide), val_windows stop training.
+    val_windows: int = 1
+    test_windows: int = 3
 
     def __post_init__(self) -> None:
         _check_int("input_size", self.input_size, 1, 100_000, optional=True)
@@ -131,14 +136,20 @@ class ModelConfig:
     head: str = "direct"  # direct: Dense(horizon), all steps at once; recursive: one step fed back
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    loss: str = "mse"
+    # mae: with scale-free windows (TrainConfig.scaler="window") an MAE of the normalised targets is a
+    # scale-free MAE, the training counterpart of the MASE that the gate and the benchmark score
+    loss: str = "mae"
     # seasonal_naive: output = seasonal naive + the network's correction, inputs = level and level relative
     # to the window's last value (see rnn_model/model.py); naive: the same around the last value;
     # none: the plain article model (one input channel, output = Dense(h_T))
     anchor: str = "seasonal_naive"
+    # networks trained side by side in one graph and one fit, each from its own initial weights; the
+    # forecast is their median (one seed alone decided the accuracy of a single network: benchmarks/RESULTS.md)
+    members: int = 5
 
     def __post_init__(self) -> None:
         _check_choice("cell", self.cell, ("simple_rnn", "lstm", "gru"))
+        _check_int("members", self.members, 1, 64)
         _check_int("units", self.units, 1, 4096)
         _check_int("layers", self.layers, 1, 8)
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
@@ -167,23 +178,24 @@ class TrainConfig:
     batch_size: int = 256
     patience: int = 6
     seed: int = 42
-    # auto: train with per-series standardisation and without scaling, keep the lower validation MASE
-    # (rnn_model.training.AUTO_SCALERS; twice the training time; accuracy benchmark geo-mean over 7 data
-    # sets 1.086 -> 0.982 through the CLI, fertility_yearly 2.920 -> 1.287); standard | robust | mean | none:
-    # one fixed scaler
-    scaler: str = "auto"
+    # window (default): every window normalised by its own input part, (x - x_last) / mean |step|
+    # (rnn_model/normalization.py): no per-series statistics, any series forecast by the model.
+    # standard | robust | mean | none: per-series statistics fit on the training part; auto: standard
+    # and none both trained, the lower validation MASE kept (twice the training time)
+    scaler: str = "window"
     strategy: str = "default"
-    # a model about to become champion is trained once more, for its best epoch count, on every window
-    # (the held-out horizons included): the most recent data matters most (accuracy benchmark: geo-mean
-    # MASE 0.970 -> 0.921)
-    refit: bool = True
+    # True: a model about to become champion is trained once more, for the early-stopped number of
+    # gradient steps, on every window (the held-out horizons included). Off by default: the refitted
+    # model is not the one the gate judged, and a refitted champion would later be scored on windows it
+    # trained on (the promotion gate's home advantage, benchmarks/RESULTS.md)
+    refit: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 10_000)
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
         _check_int("patience", self.patience, 0, 10_000)
         _check_int("seed", self.seed, 0, 2**31 - 1)
-        _check_choice("scaler", self.scaler, ("standard", "robust", "mean", "none", "auto"))
+        _check_choice("scaler", self.scaler, SCALERS)
         _check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker"))
         if not isinstance(self.refit, bool):
             raise ConfigError(f"refit={self.refit!r} is invalid: must be true or false")

@@ -6,7 +6,6 @@ the overall MASE is the mean over series, as in the M4 competition.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclasses_replace
 
@@ -15,15 +14,13 @@ import pandas as pd
 
 from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
+from .intervals import calibrate_intervals
 from .panel import Panel
+from .windowing import make_split, test_origins
 
-__all__ = [
-    "backtest", "score", "Scores", "evaluate", "mase_scales", "conformal_quantile", "interval_quantiles",
-    "calibrate_intervals", "INTERVAL_LEVELS",
-]
+__all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales", "heldout_origins"]
 
 METRICS = ["mae", "rmse", "smape", "mase"]
-INTERVAL_LEVELS = (80, 95)  # nominal coverage (%) of the prediction intervals
 
 
 def backtest(
@@ -31,24 +28,29 @@ def backtest(
     panel: Panel,
     config: ForecastConfig,
     n_windows: int | None = None,
+    origins: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Rolling-origin backtest without refitting: the last ``n_windows`` horizons of every series.
+    """Rolling-origin backtest without refitting: the last ``n_windows`` horizons of every series, or
+    the given ``origins`` = ``(series_idx [n], first target slot [n])`` (e.g. :func:`heldout_origins`).
 
     ``forecasters`` maps a label ("rnn", "champion") to a :class:`Forecaster`; naive and seasonal naive
     are always added. All models are scored on exactly the same windows; a window is kept only when
     its inputs and targets are fully observed. Where a forecaster cannot cover a window (unknown series, gap in the
     input) it falls back to seasonal naive, as it would in production.
-    Returns long format ``unique_id, cutoff, ds, horizon_step, y, y_hat, model``.
+    Returns long format ``unique_id, cutoff, ds, horizon_step, y, y_hat, model, covered``.
     """
     w, m = config.window, config.data.season_length
     h = w.horizon
-    n_windows = n_windows or w.test_windows
-    lengths = panel.lengths.astype(np.int64)
-    j = np.arange(n_windows)
-    series_idx = np.repeat(np.arange(panel.n_series), n_windows)  # [n_series * n_windows]
-    origin = (lengths[:, None] - h * (n_windows - j)[None, :]).reshape(-1)  # first target slot
+    if origins is None:
+        n_windows = n_windows or w.test_windows
+        lengths = panel.lengths.astype(np.int64)
+        j = np.arange(n_windows)
+        series_idx = np.repeat(np.arange(panel.n_series), n_windows)  # [n_series * n_windows]
+        origin = (lengths[:, None] - h * (n_windows - j)[None, :]).reshape(-1)  # first target slot
+    else:
+        series_idx, origin = (np.asarray(a, np.int64) for a in origins)
     # Same windows for every model: inputs and targets fully observed, a full input before the origin.
-    keep = origin >= w.input_size
+    keep = (origin >= w.input_size) & (origin + h <= panel.lengths[series_idx])
     span_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(-w.input_size, h)  # [n, in + h]
     keep &= panel.observed[np.clip(span_slots, 0, len(panel.values) - 1)].all(axis=1)
     target_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(h)  # [n, h]
@@ -87,7 +89,8 @@ class Scores:
     overall: pd.DataFrame  # index: model; columns: mae, rmse, smape, mase
     per_series: pd.DataFrame  # columns: unique_id, model, mae, rmse, smape, mase
     per_step: pd.DataFrame  # columns: horizon_step, model, mae, rmse, smape, mase
-    intervals: dict = field(default_factory=dict)  # see interval_quantiles; empty when not calibrated
+    intervals: dict = field(default_factory=dict)  # see intervals.interval_quantiles; empty when not calibrated
+    scales: pd.Series | None = None  # MASE denominator by unique_id (what the gate pairs windows with)
 
     def to_dict(self) -> dict:
         out = {
@@ -127,98 +130,32 @@ def score(forecasts: pd.DataFrame, scales: pd.Series) -> Scores:
     return Scores(overall=overall, per_series=per_series, per_step=per_step)
 
 
-def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = None) -> pd.Series:
+def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = None,
+                upto: np.ndarray | None = None) -> pd.Series:
     """MASE denominators by unique_id: each series' in-sample seasonal-naive MAE before the evaluated
-    horizons. Per series, so groups of series can be backtested apart and scored together."""
-    n_windows = n_windows or config.window.test_windows
-    upto = panel.lengths.astype(np.int64) - config.window.horizon * n_windows
+    horizons (the last ``n_windows``, or slots ``[0, upto[i])``). Per series, so groups of series can be
+    backtested apart and scored together."""
+    if upto is None:
+        n_windows = n_windows or config.window.test_windows
+        upto = panel.lengths.astype(np.int64) - config.window.horizon * n_windows
     scale = seasonal_naive_scale(panel, upto, config.data.season_length)
     return pd.Series(scale, index=panel.ids.astype(str))
 
 
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """Split-conformal quantile of nonconformity ``scores`` for nominal coverage ``level`` (in (0, 1)):
-    the ``ceil((n + 1) * level)``-th smallest score (the largest one when there are too few scores for
-    the finite-sample guarantee); NaN without any finite score."""
-    v = np.sort(np.asarray(scores, np.float64)[np.isfinite(scores)])
-    if len(v) == 0:
-        return float("nan")
-    k = min(math.ceil((len(v) + 1) * level), len(v))
-    return float(v[max(k, 1) - 1])
+def heldout_origins(panel: Panel, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The test horizons of :func:`rnn_model.windowing.make_split`: up to ``test_windows`` per series,
+    fewer where a series is short (never a window the model trained or early-stopped on)."""
+    return test_origins(make_split(panel, config.window), config.window.horizon)
 
 
-def interval_quantiles(forecasts: pd.DataFrame, scales: pd.Series, levels=INTERVAL_LEVELS) -> dict:
-    """Per-model, per-horizon-step conformal quantiles of the scaled absolute errors of a backtest.
-
-    Scores are ``|y - y_hat| / scale`` with ``scale`` the series' in-sample seasonal-naive MAE (the MASE
-    denominator), so one quantile serves series of any level; an interval is then
-    ``y_hat +- quantile[step] * scale(series)``. Returns
-    ``{"levels": [80, 95], "scale": "seasonal_naive_mae", "models": {model: {"80": [q_1..q_h], ...}},
-    "n": {model: [count_1..count_h]}}``.
-    """
-    df = forecasts[["unique_id", "horizon_step", "model", "y", "y_hat"]]
-    scale = df["unique_id"].map(scales).astype(float).to_numpy()
-    err = np.abs(df["y"].to_numpy(np.float64) - df["y_hat"].to_numpy(np.float64)) / scale
-    err = np.where(np.isfinite(err), err, np.nan)
-    h = int(df["horizon_step"].max()) if len(df) else 0
-    models: dict[str, dict[str, list[float]]] = {}
-    counts: dict[str, list[int]] = {}
-    for label in sorted(df["model"].unique()):
-        rows = (df["model"] == label).to_numpy()
-        steps = df["horizon_step"].to_numpy()[rows]
-        errs = err[rows]
-        by_step = [errs[steps == s] for s in range(1, h + 1)]
-        models[str(label)] = {
-            str(lv): [conformal_quantile(e, lv / 100.0) for e in by_step] for lv in levels
-        }
-        counts[str(label)] = [int(np.isfinite(e).sum()) for e in by_step]
-    return {"levels": [int(lv) for lv in levels], "scale": "seasonal_naive_mae", "models": models, "n": counts}
-
-
-def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig, min_scores: int = 200) -> dict:
-    """Conformal interval quantiles from the windows the model never trained on: origins in the last
-    ``val_windows + test_windows`` horizons of every series (validation windows only stop training).
-
-    Besides the non-overlapping horizons, intermediate origins (stride 1 at most) are added until every
-    horizon step has about ``min_scores`` errors over the panel, so one long series is calibrated too.
-    """
-    w, m, h = config.window, config.data.season_length, config.window.horizon
-    n_windows = max(1, w.val_windows + w.test_windows)
-    span_last = h * (n_windows - 1)  # the first target of the last window, relative to the first one
-    k = max(n_windows, min(span_last + 1, math.ceil(min_scores / max(panel.n_series, 1))))
-    shifts = np.unique(np.round(np.linspace(0, span_last, k)).astype(np.int64))
-    shifts = np.union1d(shifts, np.arange(n_windows) * h)  # always the non-overlapping horizons
-    lengths = panel.lengths.astype(np.int64)
-    series_idx = np.repeat(np.arange(panel.n_series), len(shifts))  # [n]
-    origin = (lengths[:, None] - h * n_windows + shifts[None, :]).reshape(-1)  # first target slot
-    keep = origin >= w.input_size
-    span_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(-w.input_size, h)
-    keep &= panel.observed[np.clip(span_slots, 0, len(panel.values) - 1)].all(axis=1)
-    series_idx, origin = series_idx[keep], origin[keep]
-    target_slots = panel.offsets[series_idx][:, None] + origin[:, None] + np.arange(h)  # [n, h]
-    y = panel.values[target_slots].astype(np.float64)
-    preds = baseline_forecasts(panel, series_idx, origin, h, m)
-    for label, fc in forecasters.items():
-        y_hat, covered = fc.forecast_at(panel, series_idx, origin)
-        preds[label] = np.where(covered[:, None], y_hat, preds["seasonal_naive"])
-    ids = np.repeat(panel.ids[series_idx].astype(str), h)
-    steps = np.tile(np.arange(1, h + 1), len(series_idx))
-    frame = pd.concat(
-        [pd.DataFrame({"unique_id": ids, "horizon_step": steps, "model": label, "y": y.reshape(-1),
-                       "y_hat": p.reshape(-1)}) for label, p in preds.items()],
-        ignore_index=True,
-    )
-    return interval_quantiles(frame, mase_scales(panel, config, n_windows))
-
-
-def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig, n_windows: int | None = None):
-    """Backtest + scores on the held-out test windows (the last ``test_windows`` horizons), with the
-    conformal interval quantiles of every model (see :func:`calibrate_intervals`)."""
-    n_windows = n_windows or config.window.test_windows
-    forecasts = backtest(forecasters, panel, config, n_windows)
-    scores = score(forecasts, mase_scales(panel, config, n_windows))
-    try:
-        intervals = calibrate_intervals(forecasters, panel, config)
-    except Exception:  # noqa: BLE001 - intervals are an extra; never fail an evaluation for them
-        intervals = {}
+def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig):
+    """Backtest + scores on the held-out test horizons (:func:`heldout_origins`), with the conformal
+    interval quantiles of every model (see :func:`rnn_model.intervals.calibrate_intervals`)."""
+    split = make_split(panel, config.window)
+    forecasts = backtest(forecasters, panel, config, origins=test_origins(split, config.window.horizon))
+    scales = mase_scales(panel, config, upto=split.val_end)
+    scores = dataclasses_replace(score(forecasts, scales), scales=scales)
+    # Too little history is not an error there (no window: no quantiles, and the bounds say why); any
+    # other failure is a bug and fails the evaluation instead of silently dropping the intervals.
+    intervals = calibrate_intervals(forecasters, panel, config)
     return forecasts, dataclasses_replace(scores, intervals=intervals)

@@ -51,7 +51,10 @@ def freq_unit(freq: str) -> tuple[str, int]:
 
 
 def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
-    """Infer the frequency from the most common step within series (``ds`` sorted by (code, ds))."""
+    """Infer the frequency from the most common step within series (``ds`` sorted by (code, ds)).
+
+    Daily data never dated on a weekend whose skipped days are mostly weekends is business days, ``B``.
+    """
     values = np.asarray(ds)
     same = codes[1:] == codes[:-1]
     if np.issubdtype(values.dtype, np.integer):
@@ -71,6 +74,10 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
         step = _most_common(diffs)
     step = pd.Timedelta(step)
     day = pd.Timedelta(days=1)
+    if step == day and _business_days(ns, steps, same):
+        # Fix: business-day data was inferred as 'D': every weekend became a two-slot gap, no training
+        # window was fully observed, and forecasts were dated on Saturdays.
+        return "B"
     if step < pd.Timedelta(days=28) and step != 7 * day:
         if step % day == pd.Timedelta(0):
             # Fix: to_offset(1 day).freqstr is '24h' in pandas 3, which made daily data look sub-daily
@@ -152,6 +159,23 @@ class TimeGrid:
         n = int(ticks.max()) + 1 if ticks.size else 1
         grid = pd.date_range(self.anchor, periods=n, freq=off).asi8
         return grid[ticks].astype("datetime64[ns]")
+
+
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _business_days(ns: np.ndarray, steps: np.ndarray, same: np.ndarray) -> bool:
+    """Daily timestamps that look like a business-day calendar: none falls on a Saturday or Sunday, and
+    most steps that skip days (within a series) are Friday -> Monday ones; the others are holidays or gaps.
+
+    ``ns``: int64 nanoseconds sorted by (series, ds); ``steps = diff(ns)``; ``same``: step within a series.
+    """
+    weekday = (ns // _NS_PER_DAY + 3) % 7  # [n] Monday = 0: 1970-01-01 was a Thursday
+    if (weekday >= 5).any():
+        return False
+    skips = same & (steps > _NS_PER_DAY)  # [n - 1]
+    weekends = np.count_nonzero(skips & (steps == 3 * _NS_PER_DAY) & (weekday[:-1] == 4))
+    return weekends > 0 and 2 * weekends > np.count_nonzero(skips)
 
 
 def _as_ns(values) -> np.ndarray:

@@ -40,8 +40,14 @@ def anchor_lags(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     return input_size - m + k % m
 
 
-def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: int = 1, seed: int = 0):
+def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: int = 1, seed: int = 0,
+                relative_channel: bool = True):
     """The compiled model; its initial weights (and dropout masks) depend on ``seed`` alone.
+
+    ``cfg.members`` networks side by side in one graph (one ``fit`` trains all; each has its own initial
+    weights), sharing the input and the baseline: output ``[batch, members * n_out]`` (see
+    normalization.py). ``relative_channel=False`` drops the second input channel (``x - x_last``), which
+    is the input itself when windows are already normalised by their last value (``scaler="window"``).
 
     Keras's default initialisers draw their seeds from the process-global ``random`` module, which any
     other thread (Prefect's event and log workers, a second flow) may draw from at the same moment, so
@@ -61,29 +67,39 @@ def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     x = inputs
     if cfg.anchor != "none":
         flat = keras.layers.Flatten(name="window")(inputs)  # [batch, input_size]
-        to_relative = np.eye(input_size, dtype=np.float32)
-        to_relative[-1, :] -= 1.0  # column t: x_t - x_last
-        relative = _fixed_linear(keras, flat, to_relative, "relative", draw())  # [batch, input_size]
-        relative = keras.layers.Reshape((input_size, 1), name="relative_window")(relative)  # [batch, input_size, 1]
-        x = keras.layers.Concatenate(axis=-1, name="channels")([inputs, relative])  # [batch, input_size, 2]
+        if relative_channel:
+            to_relative = np.eye(input_size, dtype=np.float32)
+            to_relative[-1, :] -= 1.0  # column t: x_t - x_last
+            relative = _fixed_linear(keras, flat, to_relative, "relative", draw())  # [batch, input_size]
+            relative = keras.layers.Reshape((input_size, 1), name="relative_window")(relative)  # [batch, input_size, 1]
+            x = keras.layers.Concatenate(axis=-1, name="channels")([inputs, relative])  # [batch, input_size, 2]
         select = np.zeros((input_size, n_out), np.float32)
         select[anchor_lags(cfg, input_size, horizon, season_length), np.arange(n_out)] = 1.0
         baseline = _fixed_linear(keras, flat, select, "baseline", draw())  # [batch, n_out]
-    for i in range(cfg.layers):
-        last = i == cfg.layers - 1
-        if cfg.cell == "simple_rnn":  # Keras's own order of draws differs between the cells
-            dropout_seed, kernel_seed, recurrent_seed = draw(), draw(), draw()
-        else:
-            kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
-        x = cell(
-            cfg.units, activation="tanh", dropout=cfg.dropout, return_sequences=not last, name=f"{cfg.cell}_{i}",
-            kernel_initializer=keras.initializers.GlorotUniform(kernel_seed),
-            recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed), seed=dropout_seed,
-        )(x)
-    init = "zeros" if cfg.anchor != "none" else keras.initializers.GlorotUniform(draw())
-    outputs = keras.layers.Dense(n_out, kernel_initializer=init, name="head")(x)  # [batch, n_out]
-    if cfg.anchor != "none":
-        outputs = keras.layers.Add(name="anchored")([baseline, outputs])  # [batch, n_out]
+    member_outputs = []
+    for k in range(cfg.members):
+        prefix = f"m{k}_" if cfg.members > 1 else ""  # one member keeps the names of the single model
+        h = x
+        for i in range(cfg.layers):
+            last = i == cfg.layers - 1
+            if cfg.cell == "simple_rnn":  # Keras's own order of draws differs between the cells
+                dropout_seed, kernel_seed, recurrent_seed = draw(), draw(), draw()
+            else:
+                kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
+            h = cell(
+                cfg.units, activation="tanh", dropout=cfg.dropout, return_sequences=not last,
+                name=f"{prefix}{cfg.cell}_{i}",
+                kernel_initializer=keras.initializers.GlorotUniform(kernel_seed),
+                recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed), seed=dropout_seed,
+            )(h)
+        init = "zeros" if cfg.anchor != "none" else keras.initializers.GlorotUniform(draw())
+        out = keras.layers.Dense(n_out, kernel_initializer=init, name=f"{prefix}head")(h)  # [batch, n_out]
+        if cfg.anchor != "none":
+            out = keras.layers.Add(name=f"{prefix}anchored")([baseline, out])  # [batch, n_out]
+        member_outputs.append(out)
+    outputs = member_outputs[0]
+    if cfg.members > 1:
+        outputs = keras.layers.Concatenate(axis=-1, name="members")(member_outputs)  # [batch, members * n_out]
     model = keras.Model(inputs, outputs, name=f"{cfg.cell}_{cfg.head}")
     optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     model.compile(optimizer=optimizer[cfg.optimizer](learning_rate=cfg.learning_rate), loss=cfg.loss)

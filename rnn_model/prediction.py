@@ -11,7 +11,7 @@ from .panel import Panel
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
-__all__ = ["Forecaster", "future_frame", "add_intervals"]
+__all__ = ["Forecaster", "future_frame"]  # intervals on its frames: intervals.add_intervals
 
 # Windows per compiled call: large enough to amortise dispatch, small enough that the [chunk, units]
 # hidden state stays in cache (4,096 x 128 float32 = 2 MB). 16,384 ran at about half the speed on
@@ -64,19 +64,33 @@ class Forecaster:
             return shared._compiled()
         return self._compiled_here()
 
+    @property
+    def scale_free(self) -> bool:
+        """Windows normalised by their own inputs: no per-series statistics, any series can be forecast."""
+        return self.scaler.kind == "window"
+
     def _compiled_here(self):
         if self._fn is None:
             import tensorflow as tf
 
+            from .normalization import denormalise, member_median, normalise_inputs
+
             w, model = self.config.window, self.model
             recursive = self.config.model.head == "recursive"
+            members, scale_free = self.config.model.members, self.scale_free
+
+            def step(x):  # x: [batch, input_size, 1] -> [batch, n_out], in the units of x
+                if not scale_free:
+                    return member_median(model(x, training=False), members)
+                x_n, last, scale = normalise_inputs(x)
+                return denormalise(member_median(model(x_n, training=False), members), last, scale)
 
             def run(x):  # x: [batch, input_size, 1]
                 if not recursive:
-                    return model(x, training=False)  # [batch, horizon]
+                    return step(x)  # [batch, horizon]
                 steps = []
                 for _ in range(w.horizon):  # feed each one-step forecast back as the newest input
-                    y = model(x, training=False)  # [batch, 1]
+                    y = step(x)  # [batch, 1]
                     steps.append(y)
                     x = tf.concat([x[:, 1:, :], y[:, :, None]], axis=1)  # [batch, input_size, 1]
                 return tf.concat(steps, axis=1)  # [batch, horizon]
@@ -86,7 +100,8 @@ class Forecaster:
         return self._fn
 
     def predict_scaled(self, x: np.ndarray) -> np.ndarray:
-        """``[n, input_size, 1]`` scaled inputs -> ``[n, horizon]`` scaled forecasts, in chunks."""
+        """``[n, input_size, 1]`` scaled inputs -> ``[n, horizon]`` scaled forecasts (the member median),
+        in chunks. With ``scaler="window"`` the scaler is the identity: data units in and out."""
         fn = self._compiled()
         h = self.config.window.horizon
         out = np.empty((len(x), h), np.float32)
@@ -98,23 +113,26 @@ class Forecaster:
         """Forecasts for origins ``target_start`` (relative slot of the first target) of each series.
 
         Returns ``(y_hat [n, horizon] in data units, covered [n] bool)``. A window is not covered when
-        its input has unobserved slots, starts before the series, or the scaler never saw the series;
-        its row is NaN and the caller decides the fallback.
+        its input has unobserved slots or starts before the series, or (per-series scalers only) the
+        scaler never saw the series; its row is NaN and the caller decides the fallback.
         """
         w = self.config.window
         sidx = self.scaler.index_of(panel.ids)[series_idx]  # [n] row in the scaler, -1 if unknown
         starts = panel.offsets[series_idx] + target_start - w.input_size  # [n] first input slot
         gaps = np.r_[0, np.cumsum(~panel.observed)]
         safe = np.clip(starts, 0, len(panel.values) - w.input_size)
-        covered = (target_start >= w.input_size) & (sidx >= 0)
+        covered = (target_start >= w.input_size) & ((sidx >= 0) | self.scale_free)
         covered &= gaps[safe + w.input_size] - gaps[safe] == 0
         y_hat = np.full((len(series_idx), w.horizon), np.nan)
         if covered.any():
             buffer = self.scaler.scaled_buffer(panel)
             x, _ = gather_windows(buffer, starts[covered], w.input_size, 0)  # [n_cov, input_size, 1]
             scaled = self.predict_scaled(x).astype(np.float64)  # [n_cov, horizon]
-            rows = sidx[covered]
-            y_hat[covered] = scaled * self.scaler.scale[rows, None] + self.scaler.loc[rows, None]
+            if self.scale_free:
+                y_hat[covered] = scaled
+            else:
+                rows = sidx[covered]
+                y_hat[covered] = scaled * self.scaler.scale[rows, None] + self.scaler.loc[rows, None]
             covered[covered] = np.isfinite(y_hat[covered]).all(axis=1)
         return y_hat, covered
 
@@ -155,49 +173,3 @@ def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | N
             "source": np.where(np.repeat(covered, h), "model", "seasonal_naive"),
         }
     )
-
-
-def add_intervals(frame: pd.DataFrame, panel: Panel, config: ForecastConfig, intervals: dict | None,
-                  model_label: str = "challenger") -> pd.DataFrame:
-    """Add ``y_lo_<L>, y_hi_<L>`` (L in 80, 95) to a :func:`future_frame` (it still has ``source``).
-
-    Conformal intervals: ``y_hat +- q[step] * scale(series)``, ``q`` the stored per-step quantiles of the
-    scaled absolute backtest errors of the model (rows with ``source == "model"``) or of seasonal naive
-    (fallback rows), ``scale`` the series' in-sample seasonal-naive MAE. Without stored seasonal-naive
-    quantiles (no model yet) they are calibrated on the panel's own recent seasonal-naive errors. Rows
-    without a usable quantile or scale get NaN bounds.
-    """
-    from .baselines import seasonal_naive_scale
-    from .evaluation import INTERVAL_LEVELS, backtest, interval_quantiles, mase_scales
-
-    h, m = config.window.horizon, config.data.season_length
-    models = dict((intervals or {}).get("models", {}))
-    levels = [int(lv) for lv in (intervals or {}).get("levels", INTERVAL_LEVELS)]
-    if "seasonal_naive" not in models and (frame["source"] == "seasonal_naive").any():
-        n_windows = max(1, config.window.val_windows + config.window.test_windows)
-        try:
-            own = backtest({}, panel, config, n_windows)
-            models["seasonal_naive"] = interval_quantiles(own, mase_scales(panel, config, n_windows), levels)[
-                "models"].get("seasonal_naive", {})
-        except Exception:  # noqa: BLE001 - too little history: no intervals rather than no forecasts
-            pass
-    scale = seasonal_naive_scale(panel, panel.lengths.astype(np.int64), m)  # [n_series]
-    idx = pd.Index(panel.ids.astype(str)).get_indexer(frame["unique_id"].astype(str))
-    row_scale = np.where(idx >= 0, scale[np.clip(idx, 0, None)], np.nan)
-    steps = frame["horizon_step"].to_numpy(np.int64) - 1
-    is_model = (frame["source"] == "model").to_numpy()
-    y_hat = frame["y_hat"].to_numpy(np.float64)
-    for lv in levels:
-        q = np.full(len(frame), np.nan)
-        for label, mask in ((model_label, is_model), ("seasonal_naive", ~is_model)):
-            qs = models.get(label, {}).get(str(lv))
-            if qs is None or not mask.any():
-                continue
-            qs = np.asarray([np.nan if v is None else v for v in qs], np.float64)
-            if len(qs) < h:  # a shorter calibration than the horizon: repeat the last step
-                qs = np.r_[qs, np.full(h - len(qs), qs[-1] if len(qs) else np.nan)]
-            q[mask] = qs[np.clip(steps[mask], 0, h - 1)]
-        width = q * row_scale
-        frame[f"y_lo_{lv}"] = y_hat - width
-        frame[f"y_hi_{lv}"] = y_hat + width
-    return frame

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 from .bundle import Bundle, load_bundle
 from .config import check_name
+from .gate import PromotionDecision, decide_promotion  # noqa: F401 - re-exported: the registry records them
 from .errors import ConfigError, RegistryError, StoreError
 from .io import atomic_write_json
 
@@ -90,60 +91,6 @@ def store_lock(store: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
                 _held.pop(store, None)
     finally:
         fh.close()  # closing the file releases the flock
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    promote: bool
-    reasons: list[str] = field(default_factory=list)
-    challenger_mase: float | None = None
-    champion_mase: float | None = None
-    seasonal_naive_mase: float | None = None
-
-    def to_markdown(self, version: str) -> str:
-        verdict = "**promoted to champion**" if self.promote else "**not promoted** (the champion stays)"
-        lines = [f"### Challenger `{version}`: {verdict}", ""]
-        lines += [f"- {r}" for r in self.reasons]
-        return "\n".join(lines)
-
-
-def decide_promotion(
-    challenger_mase: float,
-    seasonal_naive_mase: float,
-    champion_mase: float | None,
-    margin: float,
-    forecasts_complete: bool,
-) -> PromotionDecision:
-    """The gate: finite and complete forecasts, beat seasonal naive, beat the champion by ``margin``.
-
-    ``margin`` is relative: the challenger's MASE must be below ``champion_mase * (1 - margin)``.
-    """
-    reasons: list[str] = []
-    ok = True
-    if not forecasts_complete or not math.isfinite(challenger_mase):
-        ok = False
-        reasons.append("challenger forecasts are not finite and complete on the held-out windows")
-    if math.isfinite(challenger_mase) and challenger_mase < seasonal_naive_mase:
-        reasons.append(f"beats seasonal naive: MASE {challenger_mase:.4f} < {seasonal_naive_mase:.4f}")
-    else:
-        ok = False
-        reasons.append(f"does not beat seasonal naive: MASE {challenger_mase:.4f} >= {seasonal_naive_mase:.4f}")
-    if champion_mase is None:
-        reasons.append("no current champion")
-    else:
-        bar = champion_mase * (1.0 - margin)
-        if challenger_mase < bar:
-            reasons.append(
-                f"beats the champion by more than {margin:.1%}: MASE {challenger_mase:.4f} < {bar:.4f} "
-                f"(champion {champion_mase:.4f})"
-            )
-        else:
-            ok = False
-            reasons.append(
-                f"does not beat the champion by {margin:.1%}: MASE {challenger_mase:.4f} >= {bar:.4f} "
-                f"(champion {champion_mase:.4f})"
-            )
-    return PromotionDecision(ok, reasons, challenger_mase, champion_mase, seasonal_naive_mase)
 
 
 class ModelRegistry:

@@ -63,12 +63,14 @@ class SeriesScaler:
 def fit_scaler(panel: Panel, train_end: np.ndarray, kind: str = "standard") -> SeriesScaler:
     """Fit per-series statistics on slots ``[0, train_end[i])`` of each series (observed ones only).
 
-    Values after ``train_end`` are never read, so changing them cannot change the scaler.
+    Values after ``train_end`` are never read, so changing them cannot change the scaler. ``none`` and
+    ``window`` are the identity (``window``: each window is normalised by its own inputs instead, see
+    normalization.py; the scaler then only records the series the model was trained on).
     """
     n = panel.n_series
     loc = np.zeros(n)
     scale = np.ones(n)
-    if kind != "none":
+    if kind not in ("none", "window"):
         per_slot = np.repeat(np.arange(n), panel.lengths)  # [n_slots]
         rel = np.arange(len(panel.values)) - panel.offsets[per_slot]
         use = panel.observed & (rel < train_end[per_slot])

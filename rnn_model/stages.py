@@ -19,10 +19,11 @@ import pyarrow as pa
 
 from .config import ForecastConfig, resolve
 from .evaluation import Scores
+from .intervals import add_intervals
 from .outputs import parse_as_of
 from .panel import Panel, build_panel
-from .prediction import Forecaster, add_intervals, future_frame
-from .registry import PromotionDecision, decide_promotion
+from .prediction import Forecaster, future_frame
+from .gate import PromotionDecision, judge
 from .schema import ValidationReport
 from .training import min_train_length
 
@@ -36,7 +37,7 @@ def validate(
 ) -> tuple[Panel, ValidationReport, ForecastConfig]:
     """Validate and lay out the data; return the panel, the report and the config resolved for its freq.
 
-    ``purpose="train"`` requires ``input_size + horizon x (1 + val + test windows)`` points per series.
+    ``purpose="train"`` requires ``input_size + horizon`` points per series (one training window).
     ``purpose="predict"`` keeps every series with at least one point (short or constant ones are
     forecast by seasonal naive rather than dropped).
     """
@@ -76,21 +77,9 @@ def prediction_frame(
 
 
 def promotion_decision(
-    forecasts: pd.DataFrame, scores: Scores, margin: float, challenger: str = "challenger", notes: list[str] = ()
+    forecasts: pd.DataFrame, scores: Scores, margin: float, champion_through=None, notes: list[str] = ()
 ) -> PromotionDecision:
-    """Apply the promotion gate to a backtest (challenger vs champion vs seasonal naive); ``notes`` are
-    added to the reasons (e.g. why the champion could not be compared)."""
-    overall = scores.overall["mase"]
-    mine = forecasts[forecasts["model"] == challenger]
-    if challenger not in overall.index:  # no held-out window had fully observed inputs and targets
-        reason = "no held-out window is fully observed (gaps or NaN at the end of every series): nothing to judge"
-        return PromotionDecision(False, [reason, *notes])
-    champion = float(overall["champion"]) if "champion" in overall.index else None
-    decision = decide_promotion(
-        challenger_mase=float(overall[challenger]),
-        seasonal_naive_mase=float(overall[SEASONAL_NAIVE]),
-        champion_mase=champion,
-        margin=margin,
-        forecasts_complete=bool(len(mine) > 0 and mine["covered"].all() and np.isfinite(mine["y_hat"]).all()),
-    )
-    return dataclasses.replace(decision, reasons=[*decision.reasons, *notes])
+    """Apply the promotion gate (:func:`rnn_model.gate.judge`) to a backtest of challenger, champion
+    and seasonal naive; ``champion_through``: the last target the champion trained on (its meta.json);
+    ``notes`` are added to the reasons (e.g. why the champion could not be compared)."""
+    return judge(forecasts, scores.scales, margin, champion_through, list(notes))

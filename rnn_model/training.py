@@ -12,7 +12,9 @@ from .baselines import seasonal_naive_scale
 from .config import ForecastConfig
 from .distribute import get_strategy, is_chief, replicas
 from .errors import DataValidationError
+from .gate import ds_to_json
 from .model import build_model
+from .normalization import window_transform
 from .panel import Panel
 from .prediction import Forecaster
 from .scaling import fit_scaler
@@ -43,9 +45,10 @@ def set_seed(seed: int) -> None:
 
 
 def min_train_length(config: ForecastConfig) -> int:
-    """Observed points a series needs to give one training window besides its held-out windows."""
+    """Observed points a series needs to give one training window (``input_size + horizon``); its
+    validation and test horizons are held out only where they fit (windowing.make_split)."""
     w = config.window
-    return w.input_size + w.horizon * (1 + w.val_windows + w.test_windows)
+    return w.input_size + w.horizon
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,9 @@ def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
     train_starts = cap_windows(train_starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
     if len(train_starts) == 0:
         raise DataValidationError(
-            f"no training windows: every series is shorter than input_size + horizon x (1 + val_windows + "
-            f"test_windows) = {min_train_length(config)} points or has gaps everywhere; lower input_size or "
-            "horizon, or supply longer series"
+            f"no training windows: every series is shorter than input_size + horizon = "
+            f"{min_train_length(config)} points or has gaps everywhere; lower input_size or horizon, or supply "
+            "longer series"
         )
     val_starts = window_starts(panel, w.input_size, target_h, split.train_end, split.val_end, w.horizon)
     return WindowPlan(train_starts, val_starts, split.train_end, split.val_end)
@@ -134,13 +137,17 @@ def train(
     set_seed(tr.seed)
     scaler = fit_scaler(panel, plan.train_end, tr.scaler)
     buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
-    dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs)
+    normalised = tr.scaler == "window"
+    transform = window_transform(normalised, config.model.members)
+    dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs,
+                                  transform)
     validation = None
     if len(plan.val_starts):
-        validation = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
+        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
+        validation = tuple(np.asarray(t) for t in transform(x_val, y_val))  # as the model trains on them
 
     if strategy is None:
-        model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed)
+        model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
     else:
         # Each element of the dataset is one global batch; the strategy splits it across the replicas.
         # Across workers, every worker builds the same seeded dataset and takes its share of each batch.
@@ -150,9 +157,9 @@ def train(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         dataset = dataset.with_options(options)
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
-            model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed)
+            model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
             if tr.strategy == "multi_worker":
-                _build_before_fit(model, w.input_size, target_h)
+                _build_before_fit(model, w.input_size, target_h * config.model.members)
     monitor = "val_loss" if validation is not None else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
     patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
@@ -175,8 +182,19 @@ def train(
         n_train_windows=int(len(plan.train_starts)),
         n_val_windows=int(len(plan.val_starts)),
         seconds=time.perf_counter() - t0,
-        extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy)},
+        extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy),
+               "trained_through": trained_through(panel, plan)},
     )
+
+
+def trained_through(panel: Panel, plan: WindowPlan):
+    """The latest ``ds`` whose value the fit saw as a target (training or early stopping): the champion
+    is later compared only on windows after it (rnn_model.gate). ISO text, or an int for integer ds."""
+    last = plan.val_end - 1  # [n_series] last slot used by the fit
+    seen = np.flatnonzero(last >= 0)
+    if not len(seen):
+        return None
+    return ds_to_json(np.max(np.asarray(panel.ds_at(seen, last[seen]))))
 
 
 AUTO_SCALERS = ("standard", "none")
@@ -230,10 +248,12 @@ def validation_mase(forecaster: Forecaster, panel: Panel, plan: WindowPlan, conf
 
 
 def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(), verbose: int = 0) -> TrainResult:
-    """A fresh model (same seed) trained for ``result.best_epoch`` epochs on every window of every series,
-    the validation and held-out test horizons included, which the early-stopped model never saw and
-    which matter most for the next forecast. Nothing is left to score it on: its scores and intervals
-    are the early-stopped model's (windows that model never trained on). The scaler is refitted on the
+    """A fresh model (same seed) trained on every window of every series, the validation and held-out
+    test horizons included, for about as many gradient steps as the early-stopped model took to its
+    best epoch (epochs over the larger window set: the same number of steps, not of epochs, so the refit
+    is not trained several times longer). Nothing is left to score it on: its scores and intervals
+    are the early-stopped model's, and its ``trained_through`` is the end of the data, so the next run's
+    gate cannot compare it on windows it trained on (rnn_model.gate). The scaler is refitted on the
     whole series too. The returned forecaster keeps ``config`` (not the shortened epoch count)."""
     w = config.window
     target_h = w.horizon if config.model.head == "direct" else 1
@@ -241,7 +261,9 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
     starts = window_starts(panel, w.input_size, target_h, np.zeros_like(ends), ends, w.step)
     starts = cap_windows(starts, panel, w.max_windows_per_series, w.sampling, config.train.seed)
     plan = WindowPlan(starts, np.empty(0, np.int64), ends, ends)
-    epochs = max(1, result.best_epoch)
+    batch = config.train.batch_size
+    steps_before = max(1, result.best_epoch) * -(-result.n_train_windows // batch)
+    epochs = max(1, round(steps_before / max(1, -(-len(starts) // batch))))
     same = {"epochs": epochs, "scaler": result.forecaster.scaler.kind}  # the scaler "auto" chose, if it did
     fitted = train(panel, config.replace(train=same), plan, callbacks, verbose)
     return TrainResult(
@@ -251,6 +273,6 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
         n_train_windows=fitted.n_train_windows,
         n_val_windows=0,
         seconds=result.seconds + fitted.seconds,
-        extra={**result.extra, "refit": {"epochs": epochs, "windows": fitted.n_train_windows,
+        extra={**result.extra, "trained_through": fitted.extra["trained_through"], "refit": {"epochs": epochs, "windows": fitted.n_train_windows,
                                          "windows_before": result.n_train_windows, "seconds": round(fitted.seconds, 3)}},
     )

@@ -17,7 +17,7 @@ import numpy as np
 from .config import WindowConfig
 from .panel import Panel
 
-__all__ = ["Split", "make_split", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
+__all__ = ["Split", "make_split", "test_origins", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
 
 PREFETCH_BATCHES = 4  # batches make_dataset prepares ahead of the consumer
 
@@ -33,14 +33,31 @@ class Split:
     train_end: np.ndarray  # [n_series]
     val_end: np.ndarray  # [n_series]
     length: np.ndarray  # [n_series]
+    n_test: np.ndarray  # [n_series] held-out test horizons (0 where the series is too short for any)
 
 
 def make_split(panel: Panel, window: WindowConfig) -> Split:
+    """Hold out up to ``test_windows`` horizons (the most recent) and ``val_windows`` before them, per
+    series, as many as fit: a series keeps at least one training window (``input_size + horizon``
+    points) before its held-out horizons, so a short series still trains; the test horizons are taken
+    first (they judge the model), then the validation ones."""
     h = window.horizon
     length = panel.lengths.astype(np.int64)
-    val_end = length - h * window.test_windows
-    train_end = val_end - h * window.val_windows
-    return Split(train_end=train_end, val_end=val_end, length=length)
+    fit = np.maximum(0, (length - window.input_size - h) // h)  # [n_series] horizons that fit
+    n_test = np.minimum(window.test_windows, fit)
+    n_val = np.minimum(window.val_windows, fit - n_test)
+    val_end = length - h * n_test
+    train_end = val_end - h * n_val
+    return Split(train_end=train_end, val_end=val_end, length=length, n_test=n_test)
+
+
+def test_origins(split: Split, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(series_idx [n], origin [n])``: the first target slot of every held-out test horizon."""
+    n_test = split.n_test
+    series_idx = np.repeat(np.arange(len(n_test)), n_test)  # [n]
+    first = np.r_[0, np.cumsum(n_test)[:-1]]  # [n_series] position of each series' first test horizon
+    j = np.arange(len(series_idx)) - np.repeat(first, n_test)  # [n] 0 .. n_test - 1 within the series
+    return series_idx, split.val_end[series_idx] + j * horizon
 
 
 def window_starts(
@@ -103,11 +120,13 @@ def make_dataset(
     batch_size: int,
     seed: int | None = None,
     epochs: int = 1,
+    transform=None,
 ):
     """The training pipeline: shuffled (when ``seed`` is given) batches of gathered windows.
 
     With a seed, epoch ``e`` uses the permutation ``stateless_shuffle(starts, [seed, e])`` so every run is
     reproducible; the dataset yields ``epochs`` epochs back to back (pass ``steps_per_epoch`` to fit).
+    ``transform(x, y) -> (x, y)``: applied to every gathered batch (see normalization.window_transform).
     Returns ``(dataset, steps_per_epoch)``.
     """
     import tensorflow as tf
@@ -143,7 +162,8 @@ def make_dataset(
 
     def gather(idx):  # idx: [batch]
         block = tf.gather(buf, idx[:, None] + span_offsets)  # [batch, input_size + horizon]: the one gather
-        return block[:, :input_size, None], block[:, input_size:]  # [batch, input_size, 1], [batch, horizon]
+        x, y = block[:, :input_size, None], block[:, input_size:]  # [batch, input_size, 1], [batch, horizon]
+        return (x, y) if transform is None else transform(x, y)
 
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # A fixed, small prefetch depth: with AUTOTUNE the buffer kept growing under a slower consumer (tens

@@ -61,9 +61,10 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
     reasons = list(decision.reasons) + (["forced by force_promote=True"] if force and not decision.promote else [])
     if promoted:  # pointer first: if this fails, decision.json still says "not promoted (pending)"
         registry.set_champion(version, "; ".join(reasons))
-    registry.record_decision(version, {"promoted": promoted, "reasons": reasons, "forced": force and not decision.promote})
+    registry.record_decision(version, {"promoted": promoted, "reasons": reasons, "forced": force and not decision.promote,
+                                       "evidence": decision.evidence})
     shown = PromotionDecision(promoted, reasons, decision.challenger_mase, decision.champion_mase,
-                              decision.seasonal_naive_mase)
+                              decision.seasonal_naive_mase, decision.evidence)
     create_markdown_artifact(shown.to_markdown(version), key=artifact_key(model_name, "promotion"),
                              description="Promotion decision")
     log = get_run_logger().info if promoted else get_run_logger().warning

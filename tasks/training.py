@@ -68,9 +68,8 @@ def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_na
 @task(name="refit-model", timeout_seconds=6 * 3600, **COMPUTE)
 def refit_model(panel: Panel, config: ForecastConfig, result: TrainResult, model_name: str) -> TrainResult:
     """The model about to become champion, trained again for its best epoch count on all the data."""
-    epochs = max(1, result.best_epoch)
-    refitted = refit(panel, config, result, callbacks=[PrefectProgress(epochs, artifact_key(model_name, "training-progress"))])
+    refitted = refit(panel, config, result, callbacks=[PrefectProgress(result.best_epoch, artifact_key(model_name, "training-progress"))])
     info = refitted.extra["refit"]
     get_run_logger().info("refitted on all %d windows (%d before: the held-out horizons too) for %d epochs in %.1fs",
-                          info["windows"], info["windows_before"], epochs, info["seconds"])
+                          info["windows"], info["windows_before"], info["epochs"], info["seconds"])
     return refitted

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnn_model.evaluation import conformal_quantile, evaluate, interval_quantiles
+from rnn_model.evaluation import evaluate
+from rnn_model.intervals import add_intervals, conformal_quantile, interval_quantiles, too_few_scores
 from rnn_model.panel import panel_from_frame
-from rnn_model.prediction import add_intervals, future_frame
+from rnn_model.prediction import future_frame
 from rnn_model.stages import prediction_frame
 
 from ._helpers import TINY_HORIZON, seasonal_frame, tiny_config
@@ -24,6 +25,7 @@ def test_conformal_quantile_is_the_finite_sample_order_statistic():
     assert conformal_quantile(scores, 0.8) == 9.0  # ceil(11 * 0.8) = 9th smallest
     assert conformal_quantile(scores, 0.5) == 6.0  # ceil(5.5) = 6
     assert conformal_quantile(scores, 0.95) == 10.0  # ceil(10.45) = 11 > n: the largest
+    assert conformal_quantile(np.arange(1.0, 25.0), 0.56) == 14.0  # 25 * 0.56 is 14.000000000000002 in floats
     assert conformal_quantile(np.array([np.nan, 3.0, np.inf, 1.0]), 0.5) == 3.0  # non-finite ignored
     assert math.isnan(conformal_quantile(np.array([np.nan]), 0.8))
     assert math.isnan(conformal_quantile(np.array([]), 0.8))
@@ -137,7 +139,7 @@ def test_evaluate_stores_intervals_and_the_bundle_brings_them_back(hourly_panel,
 
 
 def test_calibration_adds_intermediate_origins_for_a_single_series():
-    from rnn_model.evaluation import calibrate_intervals
+    from rnn_model.intervals import calibrate_intervals
 
     cfg = tiny_config()
     panel, _ = panel_from_frame(seasonal_frame(n_series=1, length=120), cfg.data)
@@ -148,3 +150,95 @@ def test_calibration_adds_intermediate_origins_for_a_single_series():
     assert q["n"]["seasonal_naive"] == [h * (n_windows - 1) + 1] * h
     few = calibrate_intervals({}, panel, cfg, min_scores=1)  # only the non-overlapping horizons
     assert few["n"]["seasonal_naive"] == [n_windows] * h
+
+
+# --- issue 12: the fallback's quantiles, constant and non-negative series, too few scores, no silent failures
+
+
+def _short_frame(n_series: int = 2, length: int = 60, **kwargs) -> pd.DataFrame:
+    return seasonal_frame(n_series=n_series, length=length, noise=1.0, **kwargs)
+
+
+def test_fallback_without_a_model_uses_dense_origins_so_95_is_wider_than_80():
+    # Two series and two held-out horizons gave 4 scores per step: both levels took the largest one,
+    # so the 80 % and 95 % bounds were equal. Every origin in those horizons gives 2 x 7 = 14 scores.
+    cfg = tiny_config()
+    panel, _ = panel_from_frame(_short_frame(), cfg.data)
+    frame = prediction_frame(panel, None, None, cfg, "2026-01-06")
+    width80 = (frame["y_hi_80"] - frame["y_lo_80"]).to_numpy()
+    width95 = (frame["y_hi_95"] - frame["y_lo_95"]).to_numpy()
+    assert np.isfinite(width80).all() and (width95 > width80).all()
+
+
+def test_constant_series_get_finite_zero_width_bounds():
+    cfg = tiny_config(data={"on_constant": "keep"})
+    df = _short_frame()
+    flat = pd.DataFrame({"unique_id": "flat", "ds": df["ds"].iloc[:60].to_numpy(), "y": 4.25})
+    panel, _ = panel_from_frame(pd.concat([df, flat], ignore_index=True), cfg.data)
+    frame = prediction_frame(panel, None, None, cfg, "2026-01-06")
+    rows = frame[frame["unique_id"] == "flat"]
+    assert np.isfinite(frame[BOUNDS]).all().all()
+    for col in BOUNDS:  # no variation ever seen: the interval is the constant forecast itself
+        np.testing.assert_array_equal(rows[col].to_numpy(), rows["y_hat"].to_numpy())
+
+
+def test_lower_bounds_are_clipped_at_zero_for_series_that_are_never_negative():
+    cfg = tiny_config()
+    rng = np.random.default_rng(1)
+    ds = pd.date_range("2026-01-01", periods=80, freq="h")
+    counts = pd.DataFrame({"unique_id": "counts", "ds": ds, "y": rng.poisson(0.7, 80).astype(float)})
+    signed = pd.DataFrame({"unique_id": "signed", "ds": ds, "y": rng.standard_normal(80)})
+    panel, _ = panel_from_frame(pd.concat([counts, signed], ignore_index=True), cfg.data)
+    frame = prediction_frame(panel, None, None, cfg, "2026-01-06")
+    mine, other = frame[frame["unique_id"] == "counts"], frame[frame["unique_id"] == "signed"]
+    assert (mine[BOUNDS] >= 0).all().all() and (mine["y_lo_95"] == 0).any()  # clipped, not just wide
+    assert (other["y_lo_95"] < 0).any()  # per series: data with negative values is not clipped
+
+
+def test_levels_with_too_few_scores_for_the_finite_sample_guarantee_are_flagged():
+    assert [too_few_scores(n, 0.8) for n in (0, 3, 4)] == [True, True, False]  # n >= 0.8 / 0.2 = 4
+    assert [too_few_scores(n, 0.95) for n in (18, 19)] == [True, False]  # n >= 0.95 / 0.05 = 19
+    frame, scales = _backtest_frame()  # 4 scores per model and step
+    q = interval_quantiles(frame, scales, levels=(50, 80, 95))
+    # ceil((n + 1) * level) > n: 80 % needs n >= 4, 95 % needs n >= 19
+    assert q["too_few"] == {"challenger": {"95": [1, 2]}, "seasonal_naive": {"95": [1, 2]}}
+    q = interval_quantiles(frame[frame["unique_id"] == "a"], scales, levels=(50, 80))  # 2 scores
+    assert q["too_few"] == {"challenger": {"80": [1, 2]}, "seasonal_naive": {"80": [1, 2]}}
+
+
+def test_the_fallback_reports_too_few_scores_and_why_bounds_are_missing():
+    cfg = tiny_config()
+    panel, _ = panel_from_frame(_short_frame(n_series=1), cfg.data)
+    frame = future_frame(panel, None, None, cfg)
+    add_intervals(frame, panel, cfg, None)
+    notes = frame.attrs["intervals"]
+    assert notes["too_few"] == {"seasonal_naive": {"95": list(range(1, TINY_HORIZON + 1))}}  # 7 scores
+    assert notes["missing"] == {}
+
+    frame = future_frame(panel, None, None, cfg)
+    add_intervals(frame, panel, cfg, {"levels": [80, 95], "models": {"seasonal_naive": {"80": [1.0] * 6}}})
+    assert frame["y_lo_95"].isna().all()
+    assert frame.attrs["intervals"]["missing"] == {"no 95 % quantile for seasonal_naive": {"series": 1, "examples": ["s0"]}}
+
+
+def test_too_little_history_gives_missing_bounds_with_the_reason_not_an_error():
+    cfg = tiny_config()
+    panel, _ = panel_from_frame(_short_frame(length=28), cfg.data)  # 28 < input_size + 1 horizon
+    frame = future_frame(panel, None, None, cfg)
+    add_intervals(frame, panel, cfg, None)
+    assert frame["y_hat"].notna().all() and frame[BOUNDS].isna().all().all()
+    (reason, which), = frame.attrs["intervals"]["missing"].items()
+    assert "no calibration window" in reason and which == {"series": 2, "examples": ["s0", "s1"]}
+
+
+def test_unexpected_calibration_failures_are_not_swallowed(monkeypatch):
+    import rnn_model.evaluation as evaluation
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a lack of history")
+
+    monkeypatch.setattr(evaluation, "calibrate_intervals", broken)
+    cfg = tiny_config()
+    panel, _ = panel_from_frame(_short_frame(), cfg.data)
+    with pytest.raises(RuntimeError, match="a bug"):
+        evaluate({}, panel, cfg)

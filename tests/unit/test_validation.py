@@ -174,7 +174,7 @@ def test_freq_of_the_wrong_kind_is_a_clear_error(freq, ds, message):
 
 @pytest.mark.parametrize(
     "freq,expected",
-    [("h", "h"), ("30min", "30min"), ("D", "D"), ("W-WED", "W-WED"), ("MS", "MS"), ("QS", "QS-JAN")],
+    [("h", "h"), ("30min", "30min"), ("D", "D"), ("B", "B"), ("W-WED", "W-WED"), ("MS", "MS"), ("QS", "QS-JAN")],
 )
 def test_freq_is_inferred_and_reported_when_not_given(freq, expected):
     df = make_sample_panel(n_series=2, length=30, freq=freq)
@@ -186,6 +186,43 @@ def test_freq_is_inferred_and_reported_when_not_given(freq, expected):
     assert _rows(report, "gap")["count"].tolist() == [1, 1]
     given, given_report = panel_from_frame(df, DataConfig(freq=freq))
     assert _rows(given_report, "freq_inferred").empty
+
+
+def _business_days(n_series: int = 2, length: int = 80) -> pd.DataFrame:
+    """Weekdays only (a trading calendar), starting on a Monday; series_001 misses one Monday (a holiday)."""
+    df = make_sample_panel(n_series=n_series, length=length, freq="B", start="2026-01-05")
+    holiday = df.index[(df["unique_id"] == "series_001") & (df["ds"] == pd.Timestamp("2026-02-16"))]
+    return df.drop(holiday)
+
+
+def test_business_day_data_from_parquet_is_inferred_as_b_and_trains(tmp_path):
+    """Weekends were gaps under an inferred 'D': two masked slots a week, no training window, forecasts
+    dated on Saturdays."""
+    from rnn_model.config import ForecastConfig
+    from rnn_model.prediction import future_frame
+    from rnn_model.stages import validate
+    from rnn_model.training import plan_windows
+
+    path = tmp_path / "trading.parquet"
+    _business_days().to_parquet(path, index=False)
+    panel, report, cfg = validate(read_long_table(path, DataConfig()), ForecastConfig())
+    assert report.freq == panel.freq == cfg.data.freq == "B"
+    assert (cfg.data.season_length, cfg.window.horizon) == (5, 10)
+    assert _rows(report, "gap")[["unique_id", "count"]].values.tolist() == [["series_001", 1]]  # the holiday only
+    assert len(plan_windows(panel, cfg).train_starts) > 0
+    future = future_frame(panel, None, None, cfg)
+    assert (pd.DatetimeIndex(future["ds"]).dayofweek < 5).all()
+    assert future["ds"].min() == pd.Timestamp("2026-04-27")  # the Monday after the last Friday
+
+
+@pytest.mark.parametrize("weekday", [5, 6])
+def test_daily_data_with_any_weekend_day_stays_daily(weekday):
+    """One Saturday or Sunday anywhere: the weekends are real gaps in daily data, not a calendar."""
+    df = _business_days()
+    weekend = pd.DataFrame({"unique_id": ["series_000"], "ds": [pd.Timestamp("2026-01-05") + pd.Timedelta(days=weekday)],
+                            "y": [1.0]})
+    _, report = panel_from_frame(pd.concat([df, weekend], ignore_index=True), DataConfig())
+    assert report.freq == "D"
 
 
 def test_monthly_data_validation_and_layout():
