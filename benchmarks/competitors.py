@@ -9,7 +9,7 @@ of the ETS, ARIMA and Theta forecasts (the M-competitions' standard benchmark). 
 linearly interpolated for the competitors (the pipeline masks them). ETS, ARIMA and Theta see at most the last
 ``stat_history`` points of each series (``STAT_HISTORY``; for runtime: AutoARIMA with m=48 on 1000 half-hourly
 points ran over an hour without finishing; on 480 it took 1254 s). A fit that raises falls back to seasonal naive for
-that series; the failures are counted per model and reported.
+that series (``comb`` then averages it in); the failures are counted per model and reported.
 
 Cache: ``benchmarks/results/competitors/<key>.parquet`` (long: ``unique_id, horizon_step, model, y_hat``) and
 ``<key>.json`` (fit seconds and failures per model, the statsforecast version, a fingerprint of the training data and

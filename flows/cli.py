@@ -37,6 +37,9 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "learning_rate": ("model", "learning_rate", float),
     "loss": ("model", "loss", str),
     "anchor": ("model", "anchor", str),
+    "members": ("model", "members", int),
+    "test_windows": ("window", "test_windows", int),
+    "val_windows": ("window", "val_windows", int),
     "epochs": ("train", "epochs", int),
     "batch_size": ("train", "batch_size", int),
     "seed": ("train", "seed", int),
@@ -76,18 +79,27 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--head", choices=["direct", "recursive"], help="direct: all steps at once (default)")
     p.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default: adam")
     p.add_argument("--learning-rate", type=float, help="default: 0.001")
-    p.add_argument("--loss", choices=["mse", "mae", "huber"], help="default: mse")
+    p.add_argument("--loss", choices=["mse", "mae", "huber"], help="default: mae")
+    p.add_argument("--members", type=int, help="networks in the ensemble, trained side by side in one fit; the "
+                   "forecast is their median (default: 5)")
+    p.add_argument("--test-windows", type=int, help="held-out horizons per series that judge the model (default: 3, "
+                   "fewer where a series is short)")
+    p.add_argument("--val-windows", type=int, help="horizons per series before those that stop training (default: 1)")
     p.add_argument("--anchor", choices=["seasonal_naive", "naive", "none"],
                    help="the network predicts a correction to seasonal naive (default) or to the last value "
                    "(naive), reading each value and its difference to the window's last one; none: the plain model")
     p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 40)")
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
-    p.add_argument("--scaler", choices=["auto", "standard", "robust", "mean", "none"],
-                   help="per-series scaling (default: auto = standard or none, whichever validates better)")
-    p.add_argument("--no-refit", dest="refit", action="store_const", const=False,
-                   help="promote the early-stopped model as it is (default: a model about to become champion is "
-                   "trained once more, for its best epoch count, on all the data)")
+    p.add_argument("--scaler", choices=["window", "auto", "standard", "robust", "mean", "none"],
+                   help="window (default): each window normalised by its own inputs; standard | robust | mean | "
+                   "none: per-series statistics of the training part; auto: standard or none, whichever validates better")
+    refit = p.add_mutually_exclusive_group()
+    refit.add_argument("--refit", dest="refit", action="store_const", const=True,
+                       help="train a model about to become champion once more on all the data, for the same number "
+                       "of gradient steps (default: off; the written model is then not the one the gate judged)")
+    refit.add_argument("--no-refit", dest="refit", action="store_const", const=False,
+                       help="promote the early-stopped model as it is (the default)")
 
 
 def build_parser() -> argparse.ArgumentParser:

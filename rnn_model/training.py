@@ -113,7 +113,8 @@ def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
             f"{min_train_length(config)} points or has gaps everywhere; lower input_size or horizon, or supply "
             "longer series"
         )
-    val_starts = window_starts(panel, w.input_size, target_h, split.train_end, split.val_end, w.horizon)
+    # whole horizons, also for the recursive head (validated on its fed-back h-step forecasts)
+    val_starts = window_starts(panel, w.input_size, w.horizon, split.train_end, split.val_end, w.horizon)
     return WindowPlan(train_starts, val_starts, split.train_end, split.val_end)
 
 
@@ -141,8 +142,11 @@ def train(
     transform = window_transform(normalised, config.model.members)
     dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs,
                                   transform)
-    validation = None
-    if len(plan.val_starts):
+    validation, whole_horizons = None, []
+    if len(plan.val_starts) and config.model.head == "recursive":
+        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, w.horizon)  # [n_val, in, 1], [n_val, h]
+        whole_horizons = [_recursive_validation(x_val, y_val, config, normalised)]
+    elif len(plan.val_starts):
         x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
         validation = tuple(np.asarray(t) for t in transform(x_val, y_val))  # as the model trains on them
 
@@ -160,7 +164,7 @@ def train(
             model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
             if tr.strategy == "multi_worker":
                 _build_before_fit(model, w.input_size, target_h * config.model.members)
-    monitor = "val_loss" if validation is not None else "loss"
+    monitor = "val_loss" if len(plan.val_starts) else "loss"
     stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
     patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
     with patched:
@@ -169,7 +173,7 @@ def train(
             epochs=tr.epochs,
             steps_per_epoch=steps,
             validation_data=validation,
-            callbacks=[stop, *callbacks],
+            callbacks=[*whole_horizons, stop, *callbacks],  # val_loss of the recursive head first
             shuffle=False,  # the dataset shuffles itself, seeded per epoch
             verbose=verbose,
         )
@@ -185,6 +189,34 @@ def train(
         extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy),
                "trained_through": trained_through(panel, plan)},
     )
+
+
+def _recursive_validation(x: np.ndarray, y: np.ndarray, config: ForecastConfig, normalised: bool):
+    """A callback setting ``val_loss`` of the recursive head on whole horizons: its h-step forecasts,
+    each step fed back as the newest input (as it forecasts in production), against the validation
+    targets ``y [n_val, h]``; the MAE in the units the model trains in (per-window normalised, or
+    scaled). Keras's own validation would score only the first step. Must run before EarlyStopping."""
+    import keras
+
+    from .normalization import normalise_inputs
+    from .scaling import SeriesScaler
+
+    unit = normalise_inputs(x)[2].numpy().astype(np.float64) if normalised else np.ones((len(x), 1))  # [n_val, 1]
+    target = y.astype(np.float64)  # [n_val, h]
+
+    class RecursiveValidation(keras.callbacks.Callback):
+        forecaster = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.forecaster is None:  # its compiled recursive loop reads the model's current weights
+                identity = SeriesScaler("window" if normalised else "none", np.empty(0, object), np.empty(0),
+                                        np.empty(0))
+                self.forecaster = Forecaster(self.model, identity, config)
+            pred = self.forecaster.predict_scaled(x).astype(np.float64)  # [n_val, h]
+            if logs is not None:
+                logs["val_loss"] = float(np.mean(np.abs(pred - target) / unit))
+
+    return RecursiveValidation()
 
 
 def trained_through(panel: Panel, plan: WindowPlan):

@@ -30,8 +30,11 @@ def test_config_sections_are_frozen(cls):
 
 
 def test_defaults_follow_the_article():
+    """The article's cell and optimizer; MAE on scale-free windows and a 5-member median ensemble on top."""
     m = ModelConfig()
-    assert (m.cell, m.units, m.layers, m.head, m.optimizer, m.loss) == ("simple_rnn", 128, 1, "direct", "adam", "mse")
+    assert (m.cell, m.units, m.layers, m.head, m.optimizer) == ("simple_rnn", 128, 1, "direct", "adam")
+    assert (m.loss, m.members) == ("mae", 5)
+    assert TrainConfig().scaler == "window" and TrainConfig().refit is False
 
 
 # (section class, field, bad value, words the message must contain besides the field and the value)
