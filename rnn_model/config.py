@@ -111,8 +111,9 @@ class WindowConfig:
     sampling: str = "recent"  # which windows a cap keeps: the most recent or a seeded uniform sample
     # Horizons held out per series, the most recent ones, as many as fit (a series keeps one training
     # window; windowing.make_split): test_windows judge the model (the promotion gate pairs challenger and
-    # champion on them: several origins, so one horizon does not decide), val_windows stop training.
-    val_windows: int = 1
+    # champion on them: several origins, so one horizon does not decide), val_windows (before them) stop
+    # training early; none by default: a fixed budget of TrainConfig.steps is trained.
+    val_windows: int = 0
     test_windows: int = 3
 
     def __post_init__(self) -> None:
@@ -172,9 +173,13 @@ class TrainConfig:
     is split across the replicas (a multiple of the replica count keeps the split even).
     """
 
-    # 40 epochs, patience 6: one validation horizon per series is a noisy signal, and patience 3 stopped
-    # several benchmark data sets at epoch 1-2 (benchmarks/RESULTS.md, accuracy ablation)
+    # at most ``epochs``; early stopping (``patience``) only where there are validation windows
     epochs: int = 40
+    # total gradient steps (default 500): the fit runs ceil(steps / steps per epoch) epochs and ``epochs`` is
+    # ignored, so a small panel trains as many steps as a large one, and a large one costs no more. None: epochs.
+    # With WindowConfig.val_windows=0 (the default) there is no early stopping: selecting the epoch on one
+    # validation horizon per series decided the test score more than the data did (benchmarks/RESULTS.md)
+    steps: Optional[int] = 500
     batch_size: int = 256
     patience: int = 6
     seed: int = 42
@@ -192,6 +197,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 10_000)
+        _check_int("steps", self.steps, 1, 10_000_000, optional=True)
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
         _check_int("patience", self.patience, 0, 10_000)
         _check_int("seed", self.seed, 0, 2**31 - 1)

@@ -33,10 +33,7 @@ def normalise_inputs(x):
     x = tf.convert_to_tensor(x, tf.float32)
     last = x[:, -1, :]  # [batch, 1]
     level = tf.reduce_mean(tf.abs(x), axis=1)  # [batch, 1]
-    import os
-    if os.environ.get("RNN_SCALE_STAT") == "dev":
-        step = tf.reduce_mean(tf.abs(x - last[:, None, :]), axis=1)
-    elif x.shape[1] is not None and x.shape[1] < 2:  # one input step: no step to measure
+    if x.shape[1] is not None and x.shape[1] < 2:  # one input step: no step to measure
         step = tf.zeros_like(level)
     else:
         step = tf.reduce_mean(tf.abs(x[:, 1:, :] - x[:, :-1, :]), axis=1)  # [batch, 1]

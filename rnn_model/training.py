@@ -138,6 +138,9 @@ def train(
     set_seed(tr.seed)
     scaler = fit_scaler(panel, plan.train_end, tr.scaler)
     buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
+    if tr.steps is not None:  # a budget of gradient steps, whatever the number of windows
+        per_epoch = -(-len(plan.train_starts) // tr.batch_size)
+        tr = replace(tr, epochs=max(1, -(-tr.steps // per_epoch)))
     normalised = tr.scaler == "window"
     transform = window_transform(normalised, config.model.members)
     dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs,
@@ -164,8 +167,11 @@ def train(
             model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
             if tr.strategy == "multi_worker":
                 _build_before_fit(model, w.input_size, target_h * config.model.members)
-    monitor = "val_loss" if len(plan.val_starts) else "loss"
-    stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=tr.patience, restore_best_weights=True)
+    # Early stopping only on validation windows; without them the whole budget is trained (stopping on the
+    # training loss would only measure the noise of its last batches)
+    validated = bool(len(plan.val_starts))
+    stop = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.patience, restore_best_weights=True)
+            ] if validated else []
     patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
     with patched:
         fit = model.fit(
@@ -173,12 +179,15 @@ def train(
             epochs=tr.epochs,
             steps_per_epoch=steps,
             validation_data=validation,
-            callbacks=[*whole_horizons, stop, *callbacks],  # val_loss of the recursive head first
+            callbacks=[*whole_horizons, *stop, *callbacks],  # val_loss of the recursive head first
             shuffle=False,  # the dataset shuffles itself, seeded per epoch
             verbose=verbose,
         )
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    best_epoch = int(np.nanargmin(history[monitor])) + 1 if np.isfinite(history[monitor]).any() else 0
+    if not validated:
+        best_epoch = len(history["loss"])
+    else:
+        best_epoch = int(np.nanargmin(history["val_loss"])) + 1 if np.isfinite(history["val_loss"]).any() else 0
     return TrainResult(
         forecaster=Forecaster(model, scaler, config),
         history=history,

@@ -21,9 +21,10 @@ TINY_INPUT, TINY_HORIZON = 24, 6
 def tiny_config(freq: str = "h", **sections) -> ForecastConfig:
     """A resolved config for a tiny, fast model; ``sections`` override fields per section."""
     cfg = ForecastConfig(
-        window=WindowConfig(input_size=TINY_INPUT, horizon=TINY_HORIZON),
+        # one validation horizon per series: the tests of early stopping and of validation need one
+        window=WindowConfig(input_size=TINY_INPUT, horizon=TINY_HORIZON, val_windows=1),
         model=ModelConfig(units=16, members=2),  # an ensemble, the smallest: the default code path, cheaply
-        train=TrainConfig(epochs=2, batch_size=64, seed=7),
+        train=TrainConfig(epochs=2, steps=None, batch_size=64, seed=7),  # 2 epochs, not a budget of steps
     )
     if sections:
         cfg = cfg.replace(**sections)

@@ -158,4 +158,4 @@ def test_model_names_cannot_escape_the_store(name):
 def test_refit_must_be_a_boolean():
     with pytest.raises(ConfigError, match="refit='yes' is invalid: must be true or false"):
         TrainConfig(refit="yes")
-    assert TrainConfig().refit is True and TrainConfig(refit=False).refit is False
+    assert TrainConfig().refit is False and TrainConfig(refit=True).refit is True  # off by default

@@ -31,9 +31,10 @@ from rnn_model.panel import build_panel
 from rnn_model.training import min_train_length, train
 
 data, out = sys.argv[1], sys.argv[2]
-cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
+cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40, val_windows=1),
                              model=ModelConfig(units=8),
-                             train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard", strategy="mirrored")), "h")
+                             train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=3, scaler="standard",
+                                               strategy="mirrored")), "h")
 panel, _ = build_panel(read_long_table(data, cfg.data), cfg.data, min_length=min_train_length(cfg))
 result = train(panel, cfg)
 frame, fallback = result.forecaster.forecast_future(panel)
@@ -49,11 +50,23 @@ print(json.dumps({
 """
 
 
+def _trained_through(path) -> str:
+    """The last ds the fit saw (TrainResult.extra["trained_through"]): every series ends at the same ds
+    here, so the end of the validation horizons, test_windows horizons before the end of the data."""
+    import pandas as pd
+
+    from rnn_model.config import WindowConfig
+
+    last = pd.read_parquet(path)["ds"].max()
+    return (last - pd.Timedelta(hours=TINY_HORIZON * WindowConfig().test_windows)).isoformat()
+
+
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_forecasts(hourly_parquet, tmp_path):
     out = wait_ok(run_python(MIRRORED, str(hourly_parquet), str(tmp_path / "bundle")), timeout=400)
     got = json.loads(out.strip().splitlines()[-1])
     assert len(got["devices"]) == 2
-    assert got["extra"] == {"strategy": "mirrored", "replicas": 2, "chief": True}
+    assert got["extra"] == {"strategy": "mirrored", "replicas": 2, "chief": True,
+                            "trained_through": _trained_through(hourly_parquet)}
     assert len(got["history"]["loss"]) == 2 and np.isfinite(got["history"]["loss"]).all()
     assert np.isfinite(got["history"]["val_loss"]).all()
     assert got["rows"] == got["n_series"] * TINY_HORIZON and got["fallback"] == []
@@ -73,9 +86,9 @@ from rnn_model.io import read_long_table
 from rnn_model.panel import build_panel
 from rnn_model.training import min_train_length, train
 
-cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
+cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40, val_windows=1),
                              model=ModelConfig(units=8),
-                             train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard",
+                             train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=3, scaler="standard",
                                                  strategy="multi_worker")), "h")
 panel, _ = build_panel(read_long_table(sys.argv[1], cfg.data), cfg.data, min_length=min_train_length(cfg))
 result = train(panel, cfg)
@@ -100,8 +113,9 @@ def test_multi_worker_strategy_with_two_worker_processes(hourly_parquet):
     ports = ",".join(map(str, _free_ports(2)))
     procs = [run_python(MULTI_WORKER, str(hourly_parquet), str(i), ports) for i in (0, 1)]
     chief, other = (json.loads(wait_ok(p, timeout=400).strip().splitlines()[-1]) for p in procs)
-    assert chief["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": True}
-    assert other["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": False}
+    through = _trained_through(hourly_parquet)
+    assert chief["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": True, "trained_through": through}
+    assert other["extra"] == {"strategy": "multi_worker", "replicas": 2, "chief": False, "trained_through": through}
     assert chief["y_hat"] == other["y_hat"] and np.isfinite(chief["y_hat"]).all()
 
     from rnn_model.config import ForecastConfig, ModelConfig, TrainConfig, WindowConfig, resolve
@@ -109,9 +123,9 @@ def test_multi_worker_strategy_with_two_worker_processes(hourly_parquet):
     from rnn_model.panel import build_panel
     from rnn_model.training import min_train_length, train
 
-    cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=40),
-                                 model=ModelConfig(units=8),
-                                 train=TrainConfig(epochs=2, batch_size=32, seed=3, scaler="standard")), "h")
+    window = WindowConfig(input_size=24, horizon=6, max_windows_per_series=40, val_windows=1)
+    cfg = resolve(ForecastConfig(window=window, model=ModelConfig(units=8),
+                                 train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=3, scaler="standard")), "h")
     panel, _ = build_panel(read_long_table(hourly_parquet, cfg.data), cfg.data, min_length=min_train_length(cfg))
     one_device = train(panel, cfg).history
     np.testing.assert_allclose(chief["history"]["loss"], one_device["loss"], rtol=1e-4)

@@ -17,7 +17,8 @@ def _rnn_layers(model):
 
 
 def test_default_is_one_simple_rnn_of_128_tanh_units_and_a_dense_head():
-    model = build_model(ModelConfig(anchor="none"), input_size=48, horizon=24)
+    """The article's network, one member of the default ensemble (members=1: the plain single model)."""
+    model = build_model(ModelConfig(anchor="none", members=1), input_size=48, horizon=24)
     (rnn,) = _rnn_layers(model)
     assert type(rnn) is keras.layers.SimpleRNN
     assert rnn.units == 128 and rnn.activation is keras.activations.tanh and not rnn.return_sequences
@@ -33,7 +34,8 @@ def test_default_is_one_simple_rnn_of_128_tanh_units_and_a_dense_head():
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
 def test_cells_and_stacked_layers(cell, layers):
-    model = build_model(ModelConfig(cell=cell, units=8, layers=layers, dropout=0.25), input_size=10, horizon=4)
+    model = build_model(ModelConfig(cell=cell, units=8, layers=layers, dropout=0.25, members=1), input_size=10,
+                        horizon=4)
     rnns = _rnn_layers(model)
     assert len(rnns) == layers
     assert all(type(layer) is CELLS[cell] for layer in rnns)
@@ -46,7 +48,7 @@ def test_cells_and_stacked_layers(cell, layers):
 
 @pytest.mark.parametrize("head,size", [("direct", 6), ("recursive", 1)])
 def test_heads(head, size):
-    cfg = ModelConfig(units=8, head=head)
+    cfg = ModelConfig(units=8, head=head, members=1)
     assert output_size(cfg, 6) == size
     model = build_model(cfg, input_size=12, horizon=6)
     assert model.output_shape == (None, size) and model.get_layer("head").units == size
@@ -72,7 +74,7 @@ def _reference_loss(name, err):
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
 def test_losses_are_the_configured_ones(loss):
-    model = build_model(ModelConfig(units=4, loss=loss), input_size=6, horizon=3)
+    model = build_model(ModelConfig(units=4, loss=loss, members=1), input_size=6, horizon=3)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((16, 6, 1)).astype(np.float32)
     y = (3 * rng.standard_normal((16, 3))).astype(np.float32)  # large errors: huber is not mse here
@@ -88,7 +90,7 @@ def _window(n=5, size=12, seed=0):
 @pytest.mark.parametrize("head", ["direct", "recursive"])
 def test_seasonal_naive_anchor_starts_at_exactly_seasonal_naive(head):
     # zero-initialised head: before training the forecast is the value one season back, step by step
-    model = build_model(ModelConfig(units=8, head=head), input_size=12, horizon=6, season_length=4)
+    model = build_model(ModelConfig(units=8, head=head, members=1), input_size=12, horizon=6, season_length=4)
     x = _window()
     want = x[:, [8, 9, 10, 11, 8, 9], 0] if head == "direct" else x[:, [8], 0]  # [n, out]
     np.testing.assert_array_equal(model(x).numpy(), want)
@@ -105,7 +107,7 @@ def test_anchor_lags(anchor, season, lags):
 
 
 def test_anchored_model_reads_level_and_relative_channels_and_adds_the_baseline():
-    model = build_model(ModelConfig(units=8), input_size=12, horizon=3, season_length=4)
+    model = build_model(ModelConfig(units=8, members=1), input_size=12, horizon=3, season_length=4)
     rng = np.random.default_rng(3)  # random trainable weights: the head contributes
     model.set_weights([rng.standard_normal(w.shape).astype(np.float32) if v.trainable else w
                        for w, v in zip(model.get_weights(), model.weights)])
@@ -126,3 +128,89 @@ def test_anchored_model_round_trips_in_keras_safe_mode(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
     x = _window()
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+# --- ensembles (ModelConfig.members): members side by side in one graph, each from its own weights
+
+
+def _trainable_by_layer(model) -> dict[str, list[np.ndarray]]:
+    return {layer.name: [w.numpy() for w in layer.trainable_weights] for layer in model.layers if layer.trainable_weights}
+
+
+@pytest.mark.parametrize("head,n_out", [("direct", 6), ("recursive", 1)])
+def test_ensemble_output_is_every_members_forecast_side_by_side(head, n_out):
+    members = 3
+    model = build_model(ModelConfig(units=8, head=head, members=members, anchor="none"), input_size=12, horizon=6)
+    assert model.output_shape == (None, members * n_out)
+    assert [layer.name for layer in _rnn_layers(model)] == [f"m{k}_simple_rnn_0" for k in range(members)]
+    x = _window()
+    out = model(x).numpy()  # [n, members * n_out]
+    assert out.shape == (5, members * n_out)
+    for k in range(members):  # member k in columns k * n_out .. (k + 1) * n_out, computed by its own head
+        head_k = keras.Model(model.input, model.get_layer(f"m{k}_head").output)(x).numpy()  # [n, n_out]
+        np.testing.assert_array_equal(out[:, k * n_out : (k + 1) * n_out], head_k)
+
+
+def test_members_start_from_different_initial_weights():
+    model = build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4)
+    weights = _trainable_by_layer(model)
+    for name in ("simple_rnn_0", "head"):
+        per_member = [weights[f"m{k}_{name}"] for k in range(3)]
+        for a, b in [(0, 1), (0, 2), (1, 2)]:
+            assert all(w.shape == v.shape for w, v in zip(per_member[a], per_member[b]))
+            # kernels (the first weight) differ; biases start at zero in every member
+            assert not np.array_equal(per_member[a][0], per_member[b][0]), (name, a, b)
+    out = model(_window()).numpy().reshape(5, 3, 4)  # [n, member, step]
+    assert not np.allclose(out[:, 0], out[:, 1]) and not np.allclose(out[:, 1], out[:, 2])
+    # the same seed builds the same ensemble, another seed another one
+    again = _trainable_by_layer(build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4))
+    other = _trainable_by_layer(build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4,
+                                            seed=1))
+    assert all(np.array_equal(a, b) for k in weights for a, b in zip(weights[k], again[k]))
+    assert not np.array_equal(weights["m0_simple_rnn_0"][0], other["m0_simple_rnn_0"][0])
+
+
+@pytest.mark.parametrize("anchor", ["seasonal_naive", "none"])
+def test_one_member_is_the_single_model_with_its_names_and_weights(anchor):
+    """members=1 builds the single model of before: no prefixes, no concatenation; its initial weights
+    are those of the first member of an ensemble built with the same seed (the same draws, in order)."""
+    cfg = ModelConfig(units=8, members=1, anchor=anchor)
+    single = build_model(cfg, input_size=12, horizon=4, season_length=4, seed=5)
+    names = [layer.name for layer in single.layers]
+    assert "members" not in names and not any(n.startswith("m0_") for n in names)
+    assert {"simple_rnn_0", "head"} <= set(names)
+    ensemble = build_model(ModelConfig(units=8, members=2, anchor=anchor), input_size=12, horizon=4, season_length=4,
+                           seed=5)
+    mine, theirs = _trainable_by_layer(single), _trainable_by_layer(ensemble)
+    for name in ("simple_rnn_0", "head"):
+        for a, b in zip(mine[name], theirs[f"m0_{name}"]):
+            np.testing.assert_array_equal(a, b)
+    assert ensemble.count_params() - single.count_params() == sum(w.size for ws in mine.values() for w in ws)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae"])
+def test_ensemble_loss_is_the_mean_of_the_members_losses_on_the_tiled_target(loss):
+    members, h = 3, 3
+    model = build_model(ModelConfig(units=4, loss=loss, members=members, anchor="none"), input_size=6, horizon=h)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16, 6, 1)).astype(np.float32)
+    y = (3 * rng.standard_normal((16, h))).astype(np.float32)
+    pred = model.predict(x, verbose=0).astype(np.float64).reshape(16, members, h)
+    got = model.evaluate(x, np.tile(y, (1, members)), batch_size=16, verbose=0)  # as window_transform tiles it
+    per_member = [_reference_loss(loss, pred[:, k] - y) for k in range(members)]
+    assert len(set(np.round(per_member, 6))) == members  # the members really differ
+    assert got == pytest.approx(np.mean(per_member), rel=1e-5)
+
+
+def test_without_the_relative_channel_the_network_reads_one_channel():
+    """scaler="window": inputs are already relative to the window's last value, so no second channel."""
+    model = build_model(ModelConfig(units=8, members=2), input_size=12, horizon=6, season_length=4,
+                        relative_channel=False)
+    names = {layer.name for layer in model.layers}
+    assert not names & {"relative", "relative_window", "channels"}
+    assert all(rnn.get_weights()[0].shape == (1, 8) for rnn in _rnn_layers(model))  # kernel [1 channel, units]
+    with_relative = build_model(ModelConfig(units=8, members=2), input_size=12, horizon=6, season_length=4)
+    assert all(rnn.get_weights()[0].shape == (2, 8) for rnn in _rnn_layers(with_relative))
+    x = _window()  # zero heads: every member starts at seasonal naive, with or without the channel
+    want = np.tile(x[:, [8, 9, 10, 11, 8, 9], 0], (1, 2))
+    np.testing.assert_array_equal(model(x).numpy(), want)

@@ -3,11 +3,16 @@ the automatic scaler choice."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from rnn_model.config import DataConfig
+from rnn_model.normalization import normalise_inputs, window_transform
 from rnn_model.errors import DataValidationError
 from rnn_model.panel import panel_from_frame
 from rnn_model.training import min_train_length, plan_windows, refit, train
@@ -23,8 +28,10 @@ def test_history_and_window_counts(tiny_trained, hourly_panel, tiny_cfg):
     assert all(np.isfinite(v) for v in h["loss"] + h["val_loss"])
     assert tiny_trained.best_epoch == int(np.argmin(h["val_loss"])) + 1
     w = tiny_cfg.window
-    # per series: train targets end at length - 2h; windows need input_size + h slots
-    per_series = hourly_panel.lengths - 2 * w.horizon - (w.input_size + w.horizon) + 1
+    # per series (all long enough for every held-out horizon): train targets end at
+    # length - (val_windows + test_windows) h; windows need input_size + h slots
+    held_out = (w.val_windows + w.test_windows) * w.horizon
+    per_series = hourly_panel.lengths - held_out - (w.input_size + w.horizon) + 1
     assert tiny_trained.n_train_windows == int(per_series.sum())
     assert tiny_trained.n_val_windows == hourly_panel.n_series
     assert tiny_trained.seconds > 0
@@ -56,24 +63,41 @@ def test_early_stopping_restores_the_best_weights(hourly_panel):
     for w_final, w_best in zip(final, recorder.weights[best]):
         np.testing.assert_array_equal(w_final, w_best)
     assert any(not np.array_equal(a, b) for a, b in zip(final, recorder.weights[-1]))
-    # and the restored model really has the best validation loss
+    # and the restored model really has the best validation loss: the configured loss (MAE) of every
+    # member on the per-window normalised validation targets, averaged over members
     split = make_split(hourly_panel, cfg.window)
     starts = window_starts(hourly_panel, cfg.window.input_size, cfg.window.horizon, split.train_end, split.val_end,
                            cfg.window.horizon)
     x, y = gather_windows(result.forecaster.scaler.scaled_buffer(hourly_panel), starts, cfg.window.input_size,
                           cfg.window.horizon)
-    pred = result.forecaster.predict_scaled(x)
-    assert np.mean((pred - y) ** 2) == pytest.approx(val[best], rel=1e-4)
+    x_n, y_n = (t.numpy() for t in window_transform(True, cfg.model.members)(x, y))  # y_n tiled per member
+    assert y_n.shape == (len(starts), cfg.model.members * cfg.window.horizon)
+    pred = result.forecaster.model.predict(x_n, verbose=0)  # [n_val, members * h]
+    assert cfg.model.loss == "mae" and np.mean(np.abs(pred - y_n)) == pytest.approx(val[best], rel=1e-4)
 
 
-def test_refit_trains_the_best_epoch_count_on_every_window(tiny_trained, hourly_panel, tiny_cfg):
+def _refit_epochs(best_epoch: int, windows_before: int, windows_after: int, batch: int) -> int:
+    """The same number of gradient steps as the early-stopped fit took to its best epoch, in whole epochs
+    over the larger window set."""
+    steps_before = best_epoch * math.ceil(windows_before / batch)
+    return max(1, round(steps_before / math.ceil(windows_after / batch)))
+
+
+def test_refit_trains_on_every_window(tiny_trained, hourly_panel, tiny_cfg):
     result = refit(hourly_panel, tiny_cfg, tiny_trained)
     w = tiny_cfg.window
     # per series: every slot, the held-out validation and test horizons included
     per_series = hourly_panel.lengths - (w.input_size + w.horizon) + 1
-    assert result.n_train_windows == int(per_series.sum()) == tiny_trained.n_train_windows + 2 * w.horizon * hourly_panel.n_series
+    held_out = (w.val_windows + w.test_windows) * w.horizon
+    assert result.n_train_windows == int(per_series.sum()) == tiny_trained.n_train_windows + held_out * hourly_panel.n_series
     info = result.extra["refit"]
-    assert info["epochs"] == tiny_trained.best_epoch and info["windows_before"] == tiny_trained.n_train_windows
+    assert info["epochs"] == _refit_epochs(tiny_trained.best_epoch, tiny_trained.n_train_windows,
+                                           result.n_train_windows, tiny_cfg.train.batch_size)
+    assert info["windows_before"] == tiny_trained.n_train_windows
+    # trained through the end of the data now (the early-stopped model: through its validation horizons)
+    last = hourly_panel.ds_at(np.arange(hourly_panel.n_series), hourly_panel.lengths - 1)
+    assert result.extra["trained_through"] == pd.Timestamp(np.max(last)).isoformat()
+    assert tiny_trained.extra["trained_through"] < result.extra["trained_through"]
     assert result.forecaster.config == tiny_cfg  # the configured epochs, not the refit's count
     assert result.history == tiny_trained.history and result.best_epoch == tiny_trained.best_epoch
     before, _ = tiny_trained.forecaster.forecast_future(hourly_panel)
@@ -83,14 +107,44 @@ def test_refit_trains_the_best_epoch_count_on_every_window(tiny_trained, hourly_
     np.testing.assert_array_equal(again.y_hat.to_numpy(), after.y_hat.to_numpy())  # seeded: bit for bit
 
 
+class _Batches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = self.epochs = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def test_refit_trains_about_the_same_gradient_steps_not_the_same_epochs(tiny_trained, hourly_panel, tiny_cfg):
+    """An early-stopped fit whose best epoch was 10: the refit, on more windows per epoch, trains
+    round(10 x 12 / 14) = 9 epochs of 14 batches (126 steps, about the 120 of before), not 10 epochs."""
+    stopped = replace(tiny_trained, best_epoch=10)
+    counter = _Batches()
+    result = refit(hourly_panel, tiny_cfg, stopped, callbacks=[counter])
+    batch = tiny_cfg.train.batch_size
+    before, after = math.ceil(stopped.n_train_windows / batch), math.ceil(result.n_train_windows / batch)
+    assert after > before  # the held-out horizons make every epoch longer
+    epochs = _refit_epochs(10, stopped.n_train_windows, result.n_train_windows, batch)
+    assert epochs != 10  # the rule is visible here: the same epoch count would train 14 steps more
+    assert result.extra["refit"]["epochs"] == counter.epochs == epochs
+    assert counter.batches == epochs * after
+    assert abs(counter.batches - 10 * before) <= after / 2  # the same steps, to within half an epoch
+    assert result.best_epoch == 10 and result.forecaster.config == tiny_cfg
+
+
 def test_batch_size_one_on_tiny_data():
     cfg = tiny_config(window={"input_size": 6, "horizon": 2}, train={"batch_size": 1, "epochs": 1},
                       model={"units": 4}, data={"season_length": 3})
     df = seasonal_frame(n_series=2, length=16, period=3)
     panel, _ = panel_from_frame(df, cfg.data, min_length=min_train_length(cfg))
     result = train(panel, cfg)
-    # per series: 16 - 4 held out = 12 training slots -> 12 - 8 + 1 = 5 windows
-    assert result.n_train_windows == 10 and result.n_val_windows == 2
+    # per series: (16 - 8) // 2 = 4 horizons fit after one training window: 3 test + 1 validation held
+    # out, 16 - 8 = 8 training slots -> 8 - 8 + 1 = 1 window
+    assert result.n_train_windows == 2 and result.n_val_windows == 2
     assert len(result.history["loss"]) == 1 and np.isfinite(result.history["loss"][0])
     frame, fallback = result.forecaster.forecast_future(panel)
     assert len(frame) == 4 and fallback == [] and np.isfinite(frame["y_hat"]).all()
@@ -126,11 +180,12 @@ from rnn_model.training import min_train_length, refit, train
 
 data, out, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cfg = resolve(ForecastConfig(window=WindowConfig(input_size=24, horizon=6, max_windows_per_series=150,
-                                                 sampling="uniform"),
-                             model=ModelConfig(cell="gru", units=16, dropout=0.1),
-                             train=TrainConfig(epochs=2, batch_size=32, seed=seed)), "h")
+                                                 sampling="uniform", val_windows=1),
+                             model=ModelConfig(cell="gru", units=16, dropout=0.1, members=3),
+                             train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=seed)), "h")
 panel, _ = build_panel(read_long_table(data, cfg.data), cfg.data, min_length=min_train_length(cfg))
 result = train(panel, cfg)
+assert result.forecaster.model.output_shape == (None, 3 * 6)  # three members, their median forecast
 frame, _ = result.forecaster.forecast_future(panel)
 with open(out, "wb") as fh:
     fh.write(frame["y_hat"].to_numpy().tobytes())
@@ -139,7 +194,8 @@ print(repr(result.history))
 
 
 def test_training_is_bitwise_reproducible_in_fresh_processes(hourly_parquet, tmp_path):
-    """Same data file + same seed in two fresh interpreters: the same bytes, forecast for forecast.
+    """Same data file + same seed in two fresh interpreters: the same bytes, forecast for forecast, for
+    an ensemble of three members (each from its own initial weights) forecasting their median.
 
     Shuffling, uniform window sampling, weight initialisation and dropout all draw from the seed."""
     procs = [run_python(TRAIN_AND_PREDICT, str(hourly_parquet), str(tmp_path / f"run{i}.bin"), "5") for i in (0, 1)]
@@ -202,13 +258,17 @@ def test_auto_scaler_keeps_the_model_with_the_lower_validation_mase(hourly_panel
     assert set(scores) == {"standard", "none"} and all(np.isfinite(v) for v in scores.values())
     assert scores["standard"] != scores["none"] and choice["chosen"] == min(scores, key=scores.get)
     assert result.forecaster.scaler.kind == choice["chosen"] and result.forecaster.config == cfg
-    # the "standard" candidate is tiny_trained's model (same data, seed and windows): its score, by hand
-    plan = plan_windows(hourly_panel, tiny_cfg)
+    # the "standard" candidate is the model trained with scaler="standard" (same data, seed and
+    # windows): its score, by hand
+    fixed = tiny_cfg.replace(train={"scaler": "standard"})
+    standard = train(hourly_panel, fixed)
+    assert standard.forecaster.scaler.kind == "standard"
+    plan = plan_windows(hourly_panel, fixed)
     assert len(plan.val_starts) == hourly_panel.n_series
-    want = _validation_mase_by_hand(tiny_trained.forecaster, hourly_panel, plan, tiny_cfg)
+    want = _validation_mase_by_hand(standard.forecaster, hourly_panel, plan, fixed)
     assert scores["standard"] == pytest.approx(want, rel=1e-5)
     if choice["chosen"] == "standard":  # the kept model is that very model
-        for got, ref in zip(result.forecaster.model.get_weights(), tiny_trained.forecaster.model.get_weights()):
+        for got, ref in zip(result.forecaster.model.get_weights(), standard.forecaster.model.get_weights()):
             np.testing.assert_array_equal(got, ref)
     # a refit trains with the scaler that was chosen, not a second choice
     refitted = refit(hourly_panel, cfg, result)
@@ -224,3 +284,62 @@ def test_auto_scaler_without_validation_windows_keeps_standard(hourly_panel, tin
     assert result.extra["scaler"] == {"chosen": "standard", "validation_mase": {}}
     assert result.forecaster.scaler.kind == "standard" and result.forecaster.config == cfg
     assert result.n_val_windows == 0
+
+
+def test_trained_through_is_the_last_validation_target(tiny_trained, hourly_panel, tiny_cfg):
+    """The early-stopped fit saw targets up to the end of its validation horizons (not the test ones)."""
+    w = tiny_cfg.window
+    last_seen = hourly_panel.lengths - w.test_windows * w.horizon - 1  # [n_series] every series is long here
+    ds = hourly_panel.ds_at(np.arange(hourly_panel.n_series), last_seen)
+    assert tiny_trained.extra["trained_through"] == pd.Timestamp(np.max(ds)).isoformat()
+    plan = plan_windows(hourly_panel, tiny_cfg)
+    assert (plan.val_end == last_seen + 1).all()
+
+
+@pytest.mark.parametrize("scaler", ["window", "standard"])
+def test_recursive_head_early_stops_on_whole_horizon_forecasts(hourly_panel, scaler):
+    """Recursive head: val_loss is the MAE of the fed-back h-step forecasts on whole validation horizons
+    (per window normalised units with scaler="window", scaled units otherwise), and the restored model
+    is the one with the lowest such loss."""
+    cfg = tiny_config(model={"head": "recursive"}, train={"epochs": 3, "scaler": scaler})
+    result = train(hourly_panel, cfg)
+    val = result.history["val_loss"]
+    assert len(val) == len(result.history["loss"]) and all(np.isfinite(val))
+    assert result.best_epoch == int(np.argmin(val)) + 1
+    w = cfg.window
+    plan = plan_windows(hourly_panel, cfg)
+    # whole horizons for the recursive head too: the same validation windows as the direct head's
+    np.testing.assert_array_equal(plan.val_starts, plan_windows(hourly_panel, tiny_config()).val_starts)
+    x, y = gather_windows(result.forecaster.scaler.scaled_buffer(hourly_panel), plan.val_starts, w.input_size,
+                          w.horizon)  # [n_val, in, 1], [n_val, h]
+    assert y.shape == (hourly_panel.n_series, w.horizon)
+    pred = result.forecaster.predict_scaled(x).astype(np.float64)  # [n_val, h] fed back step by step
+    unit = normalise_inputs(x)[2].numpy().astype(np.float64) if scaler == "window" else 1.0  # [n_val, 1]
+    whole = float(np.mean(np.abs(pred - y) / unit))
+    assert min(val) == pytest.approx(whole, rel=1e-5)
+    one_step = float(np.mean(np.abs(pred[:, 0] - y[:, 0]) / np.ravel(unit)))
+    assert whole != pytest.approx(one_step, rel=1e-3)  # not Keras's own one-step validation
+
+
+def test_short_series_hold_out_fewer_horizons_and_still_train():
+    """input 24 + horizon 6: a series of 30 points keeps its one training window and holds out nothing;
+    36 and 42 points hold out 1 and 2 test horizons (no validation); 120 points all 3 + 1."""
+    cfg = tiny_config(train={"epochs": 1})
+    w = cfg.window
+    assert min_train_length(cfg) == w.input_size + w.horizon == 30
+    lengths = [120, 42, 36, 30]
+    df = pd.concat([seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k}_{n}")
+                    for k, n in enumerate(lengths)], ignore_index=True)
+    panel, _ = panel_from_frame(df, cfg.data, min_length=min_train_length(cfg))
+    assert panel.lengths.tolist() == lengths
+    split = make_split(panel, w)
+    assert split.n_test.tolist() == [3, 2, 1, 0]
+    assert split.val_end.tolist() == [120 - 18, 42 - 12, 36 - 6, 30]
+    assert split.train_end.tolist() == [120 - 24, 30, 30, 30]  # validation only where it fits too
+    plan = plan_windows(panel, cfg)
+    per_series = np.bincount(np.searchsorted(panel.offsets, plan.train_starts, side="right") - 1, minlength=4)
+    assert per_series.tolist() == [96 - 30 + 1, 1, 1, 1]  # every series trains
+    result = train(panel, cfg)
+    assert result.n_train_windows == int(per_series.sum()) and result.n_val_windows == 1
+    frame, fallback = result.forecaster.forecast_future(panel)
+    assert fallback == [] and np.isfinite(frame["y_hat"]).all()
