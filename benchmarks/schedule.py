@@ -68,7 +68,7 @@ import pandas as pd
 from rnn_model.outputs import as_of_label
 
 from .__main__ import SharedApi
-from .accuracy import Window, aligned_forecasts, log, mase_scale, smape
+from .accuracy import Window, aligned_forecasts, log, mase_scale  # Window.score: MASE and accuracy.smape
 from .common import ROOT, child_env, machine, machine_line
 from .competitors import seasonal_naive
 from .datasets import LOADERS, load_datasets
@@ -315,7 +315,8 @@ def summarize(results: dict) -> None:
         g, a = e["policies"]["gate"], e["policies"]["always"]
         pairs = [(g["dates"][d].get("challenger_mase"), a["dates"][d].get("challenger_mase")) for d in dates
                  if d in g["dates"] and d in a["dates"]]
-        e["same_challenger"] = {"dates_compared": len(pairs), "identical": sum(x == y and x is not None for x, y in pairs)}
+        same = sum(x == y and x is not None for x, y in pairs)
+        e["same_challenger"] = {"dates_compared": len(pairs), "identical": same}
         complete = all(e["policies"][p]["dates_scored"] == len(dates) for p in POLICIES)
         means = {p: e["policies"][p]["mean_mase"] for p in POLICIES}
         best_other = min(means["always"], means["never"])
@@ -400,7 +401,8 @@ def print_tables(results: dict) -> None:
             print(_row([name, "incomplete", "", "incomplete", ""]))
             continue
         print(_row([name, _f(v["gate_vs_best_other"]),
-                    f"<= {TARGETS['gate_vs_best_other']:g} {'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}",
+                    f"<= {TARGETS['gate_vs_best_other']:g} "
+                    f"{'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}",
                     _f(v["worst_gate_vs_seasonal_naive"]),
                     f"<= {TARGETS['worst_gate_vs_seasonal_naive']:g} "
                     f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}"]))
@@ -410,7 +412,8 @@ def print_tables(results: dict) -> None:
         if v["complete"]:
             print(f"RATIO schedule_gate_vs_best_other[{name}] {v['gate_vs_best_other']:.3g} <= 1 "
                   f"{'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}")
-            print(f"RATIO schedule_worst_gate_vs_seasonal_naive[{name}] {v['worst_gate_vs_seasonal_naive']:.3g} <= 1.05 "
+            print(f"RATIO schedule_worst_gate_vs_seasonal_naive[{name}] "
+                  f"{v['worst_gate_vs_seasonal_naive']:.3g} <= 1.05 "
                   f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}")
     sys.stdout.flush()
 
@@ -478,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--keep {stores}: not empty (each policy needs a fresh store)")
     results: dict = {"meta": {"argv": sys.argv[1:] if argv is None else argv, "n_dates": args.dates,
                               "extra": args.extra, "jobs": args.jobs, "seed": SEED, "policies": list(POLICIES),
-                              "targets": TARGETS, "code": code_version(), "machine": machine(), "machine_line": machine_line(),
+                              "targets": TARGETS, "code": code_version(), "machine": machine(),
+                              "machine_line": machine_line(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "preparing",
                               "stores": str(stores) if args.keep else None},
                      "datasets": {}}

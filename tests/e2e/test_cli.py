@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +31,13 @@ HELP_OPTIONS = {
     "sample-data": ["--out", "--n-series", "--length", "--freq", "--seed"],
 }
 TINY = ["--horizon", "12", "--input-size", "24", "--epochs", "2", "--units", "8", "--seed", "1"]
+# identical train runs: the champion's home advantage; "--refit" makes the first one train on every window
+IDENTICAL = {"identical": (), "identical-refit": ("--refit",)}
+
+
+def identical_train(panel: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14", *TINY, "--members", "2",
+            *extra]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +104,9 @@ def slow_runs(env, panel, tmp_path_factory) -> dict[str, Background]:
         "run": Background(env, root / "run", "run", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14",
                           *TINY),
         "not-parquet": Background(env, root / "not-parquet", "predict", "--data", str(bad), "--store", "store"),
+        # the first of two identical train runs each (the second starts when the first is done)
+        **{name: Background(env, root / name, *identical_train(panel, *extra), "--force-promote")
+           for name, extra in IDENTICAL.items()},
     }
     yield runs
     for run in runs.values():
@@ -182,3 +193,49 @@ def test_run_trains_predicts_and_reports(slow_runs):
     table = pq.read_table(store / "predictions" / "as_of=2026-01-14" / "part-0.parquet")
     assert table.num_rows == 36 and set(table.column("as_of").to_pylist()) == {"2026-01-14"}
     assert (store / "models" / "default" / "v0001" / "model.keras").is_file()
+
+
+def _second_identical_run(env: dict, slow_runs: dict, panel: Path,
+                          name: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Await the first (forced) run of ``name``, then run the identical train command again, unforced."""
+    first = slow_runs[name]
+    out = first.result()
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "model v0001: promoted to champion" in out.stdout.splitlines(), out.stdout
+    args = identical_train(panel, *IDENTICAL[name])
+    assert [*args, "--force-promote"] == list(first.args)  # the very same command, only not forced
+    second = Background(env, first.cwd, *args).result()
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert "Traceback" not in second.stderr
+    return second, first.cwd / "store" / "models" / "default"
+
+
+def test_identical_train_runs_tie_and_the_champion_stays(env, slow_runs, panel):
+    out, models = _second_identical_run(env, slow_runs, panel, "identical")
+    lines = out.stdout.splitlines()
+    assert "model v0002: not promoted (champion: v0001)" in lines, out.stdout
+    assert any(line.startswith("  - tie:") for line in lines), out.stdout
+    decision = json.loads((models / "v0002" / "decision.json").read_text())
+    assert decision["promoted"] is False and decision["forced"] is False
+    assert any(r.startswith("tie") for r in decision["reasons"]), decision["reasons"]
+    evidence = decision["evidence"]
+    assert evidence["fair_windows"] == evidence["held_out_windows"] > 0
+    assert evidence["champion_fair_mase"] == evidence["challenger_fair_mase"] and evidence["improvement"] == 0.0
+    assert json.loads((models / "champion").read_text())["version"] == "v0001"
+    header = next(i for i, line in enumerate(lines) if line.split() == ["model", "MASE", "MAE", "RMSE", "sMAPE"])
+    rows = {line.split()[0]: line.split()[1:] for line in lines[header + 1 : header + 5]}
+    assert rows["champion"] == rows["challenger"], out.stdout  # the same scores, to the printed digit
+
+
+def test_identical_train_runs_after_a_refit_are_not_comparable(env, slow_runs, panel):
+    out, models = _second_identical_run(env, slow_runs, panel, "identical-refit")
+    lines = out.stdout.splitlines()
+    assert "model v0002: not promoted (champion: v0001)" in lines, out.stdout
+    assert any(line.startswith("  - not comparable:") for line in lines), out.stdout
+    champion_meta = json.loads((models / "v0001" / "meta.json").read_text())
+    assert champion_meta["refit"]["windows"] > champion_meta["refit"]["windows_before"]
+    decision = json.loads((models / "v0002" / "decision.json").read_text())
+    assert decision["promoted"] is False and decision["reasons"][0].startswith("not comparable"), decision
+    assert decision["evidence"]["fair_windows"] == 0
+    assert decision["evidence"]["champion_trained_through"] == champion_meta["trained_through"]
+    assert json.loads((models / "champion").read_text())["version"] == "v0001"

@@ -63,6 +63,14 @@ def test_cli_model_options_map_onto_the_config():
     from flows.cli import build_parser, config_from_args
 
     default = config_from_args(build_parser().parse_args(["run"]))
-    assert default.train.refit is True and default.model.anchor == "seasonal_naive"
-    chosen = config_from_args(build_parser().parse_args(["run", "--no-refit", "--anchor", "none", "--epochs", "3"]))
-    assert (chosen.train.refit, chosen.model.anchor, chosen.train.epochs) == (False, "none", 3)
+    assert default.train.refit is False and default.model.anchor == "seasonal_naive"
+    assert (default.model.members, default.train.scaler, default.window.test_windows) == (5, "window", 3)
+    chosen = config_from_args(build_parser().parse_args(["run", "--refit", "--anchor", "none", "--epochs", "3"]))
+    assert (chosen.train.refit, chosen.model.anchor, chosen.train.epochs) == (True, "none", 3)
+    assert config_from_args(build_parser().parse_args(["run", "--no-refit"])).train.refit is False
+    chosen = config_from_args(build_parser().parse_args(
+        ["train", "--members", "2", "--test-windows", "4", "--val-windows", "0", "--scaler", "standard"]))
+    assert (chosen.model.members, chosen.window.test_windows, chosen.window.val_windows, chosen.train.scaler) == (
+        2, 4, 0, "standard")
+    with pytest.raises(SystemExit):  # one or the other
+        build_parser().parse_args(["run", "--refit", "--no-refit"])

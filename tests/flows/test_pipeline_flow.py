@@ -12,7 +12,7 @@ from rnn_model.bundle import BUNDLE_FILES
 from rnn_model.outputs import PREDICTION_COLUMNS
 
 from ._support import (AS_OF, HORIZON, LAST_INPUT, N_SERIES, champion_of, child_flow_runs, decision_of, prediction_file,
-                       run_api, task_runs_of)
+                       run_api, small_config, task_runs_of)
 
 
 def test_pipeline_registers_and_promotes_v0001(trained):
@@ -36,16 +36,18 @@ def test_pipeline_registers_and_promotes_v0001(trained):
 
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["as_of"] == AS_OF and meta["n_series"] == N_SERIES and meta["champion_at_training"] is None
-    # promoted, so refitted on every window for the early-stopped model's best epoch count
-    assert meta["refit"]["epochs"] == meta["best_epoch"] >= 1
-    assert meta["refit"]["windows"] > meta["refit"]["windows_before"]
-    # scaler="auto" (the default): both candidates scored on the validation windows, the better one kept
-    scores = meta["scaler"]["validation_mase"]
-    assert set(scores) == {"standard", "none"} and meta["scaler"]["chosen"] == min(scores, key=scores.get)
-    kind = pq.read_schema(bundle / "scaler.parquet").metadata[b"kind"].decode()
-    assert kind == meta["scaler"]["chosen"]
+    # promoted, but not refitted (refit is off by default): the written model is the one the gate judged
+    assert meta["refit"] is None and meta["best_epoch"] >= 1
+    # it trained through the end of its validation horizons, before the test_windows held-out horizons
     config = json.loads((bundle / "config.json").read_text())
     assert config["window"]["horizon"] == HORIZON and config["data"]["freq"] == "h"
+    assert config["model"]["members"] == 2 and config["window"]["test_windows"] == small_config().window.test_windows
+    held_out = pd.Timedelta(hours=HORIZON * config["window"]["test_windows"])
+    assert meta["trained_through"] == (LAST_INPUT - held_out).isoformat()
+    # scaler="window" (the default): windows normalised by themselves, no choice to record
+    assert meta["scaler"] is None and config["train"]["scaler"] == "window"
+    kind = pq.read_schema(bundle / "scaler.parquet").metadata[b"kind"].decode()
+    assert kind == "window"
 
 
 def test_pipeline_is_one_flow_run_with_the_train_and_predict_tasks(trained):
@@ -56,6 +58,7 @@ def test_pipeline_is_one_flow_run_with_the_train_and_predict_tasks(trained):
         assert names.count(name) == 1, (name, sorted(names))
     assert names.count("load-data") == names.count("validate-data") == 2  # each half reads the data as of now
     assert names.count("sample-data") == 0 and "partition-data" not in names  # data given; one group: no split
+    assert names.count("refit-model") == 0  # refit is off by default
 
 
 def test_pipeline_metrics_compare_challenger_with_baselines(trained):

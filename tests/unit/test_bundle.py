@@ -114,3 +114,27 @@ def test_bundle_from_before_the_anchor_option_reports_the_plain_model(bundle_dir
     (target / "config.json").write_text(json.dumps(stored))
     assert load_bundle(target).forecaster.config.model.anchor == "none"
     assert load_bundle(bundle_dir).forecaster.config.model.anchor == "seasonal_naive"
+
+
+def test_bundle_from_before_ensembles_loads_as_one_network(hourly_panel, tmp_path):
+    """config.json without ``model.members`` was written for one network: it loads as members=1 (the
+    default, 5, would read the single model's one output column as five members)."""
+    from rnn_model.model import build_model
+    from rnn_model.prediction import Forecaster
+    from rnn_model.scaling import fit_scaler
+
+    from ._helpers import TINY_HORIZON, TINY_INPUT, tiny_config
+
+    cfg = tiny_config(model={"members": 1})
+    model = build_model(cfg.model, TINY_INPUT, TINY_HORIZON, cfg.data.season_length, seed=1, relative_channel=False)
+    single = Forecaster(model, fit_scaler(hourly_panel, hourly_panel.lengths, "window"), cfg)
+    target = save_bundle(tmp_path / "v", single, {}, {})
+    stored = json.loads((target / "config.json").read_text())
+    assert stored["model"]["members"] == 1
+    del stored["model"]["members"]  # as written before the option existed
+    (target / "config.json").write_text(json.dumps(stored))
+    loaded = load_bundle(target).forecaster
+    assert loaded.config.model.members == 1 and loaded.model.output_shape == (None, TINY_HORIZON)
+    want, _ = single.forecast_future(hourly_panel)
+    got, _ = loaded.forecast_future(hourly_panel)
+    np.testing.assert_array_equal(got["y_hat"].to_numpy(), want["y_hat"].to_numpy())

@@ -146,12 +146,46 @@ def test_backtest_model_scored_on_the_same_windows_as_the_baselines(hourly_panel
     by_model = {m: g[keys].reset_index(drop=True) for m, g in forecasts.groupby("model")}
     pd.testing.assert_frame_equal(by_model["rnn"], by_model["naive"])
     pd.testing.assert_frame_equal(by_model["rnn"], by_model["seasonal_naive"])
-    assert len(by_model["rnn"]) == hourly_panel.n_series * h * tiny_cfg.window.test_windows
+    n_test = tiny_cfg.window.test_windows
+    assert len(by_model["rnn"]) == hourly_panel.n_series * h * n_test
     assert np.isfinite(forecasts["y_hat"]).all()
-    # the model's rows are its own forecasts at the test origin, in data units
-    origin = hourly_panel.lengths - h
-    y_hat, covered = tiny_trained.forecaster.forecast_at(hourly_panel, np.arange(hourly_panel.n_series), origin)
+    # the model's rows are its own forecasts at the test origins (the last test_windows horizons of these
+    # long series, oldest first), in data units
+    series = np.repeat(np.arange(hourly_panel.n_series), n_test)
+    origin = (hourly_panel.lengths[:, None] - h * np.arange(n_test, 0, -1)[None, :]).reshape(-1)
+    y_hat, covered = tiny_trained.forecaster.forecast_at(hourly_panel, series, origin)
     assert covered.all()
     np.testing.assert_allclose(forecasts.loc[forecasts["model"] == "rnn", "y_hat"].to_numpy(), y_hat.reshape(-1))
     assert set(scores.overall.columns) == {"mae", "rmse", "smape", "mase"}
     assert len(scores.per_series) == 3 * hourly_panel.n_series and len(scores.per_step) == 3 * h
+    # MASE scales: the seasonal-naive MAE of each series before its test horizons, kept for the gate
+    upto = hourly_panel.lengths - h * n_test
+    want = seasonal_naive_scale(hourly_panel, upto.astype(np.int64), tiny_cfg.data.season_length)
+    np.testing.assert_allclose(scores.scales.loc[hourly_panel.ids.astype(str)].to_numpy(), want)
+
+
+def test_short_series_are_scored_on_the_test_horizons_they_have():
+    """evaluate scores make_split's test horizons: as many as fit per series (never one the model trained
+    on), each series' MASE scaled by its seasonal-naive MAE before them."""
+    cfg = resolve(ForecastConfig(data=DataConfig(season_length=3),
+                                 window=WindowConfig(input_size=3, horizon=3, val_windows=1, test_windows=3)), "D")
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2026-03-01", periods=n, freq="D"),
+                            "y": np.tile(SEASONAL[:3], n)[:n] + rng.standard_normal(n)})
+              for uid, n in (("long", 24), ("mid", 12), ("short", 9), ("one", 6))]
+    panel, _ = panel_from_frame(pd.concat(frames, ignore_index=True), DataConfig(freq="D"))
+    forecasts, scores = evaluate({}, panel, cfg)
+    sn = forecasts[forecasts["model"] == "seasonal_naive"]
+    # fit = (n - 6) // 3 horizons after one training window: 6, 2, 1 and 0 -> 3, 2, 1 and 0 test horizons
+    windows = sn.groupby("unique_id")["cutoff"].nunique().to_dict()
+    assert windows == {"long": 3, "mid": 2, "short": 1}
+    last = {uid: g["ds"].max() for uid, g in sn.groupby("unique_id")}
+    assert last == {uid: pd.Timestamp("2026-03-01") + pd.Timedelta(days=n - 1) for uid, n in (("long", 24), ("mid", 12),
+                                                                                               ("short", 9))}
+    first = sn.groupby("unique_id")["ds"].min().to_dict()  # the first test target: val_end
+    assert first == {"long": pd.Timestamp("2026-03-16"), "mid": pd.Timestamp("2026-03-07"),
+                     "short": pd.Timestamp("2026-03-07")}
+    for uid, test_start in (("long", 15), ("mid", 6), ("short", 6), ("one", 6)):
+        i = list(panel.ids).index(uid)
+        y = panel.series(i).astype(np.float64)[:test_start]
+        assert scores.scales[uid] == pytest.approx(np.abs(y[3:] - y[:-3]).mean())

@@ -15,7 +15,7 @@ from rnn_model.panel import panel_from_frame
 from rnn_model.prediction import future_frame
 from rnn_model.stages import prediction_frame
 
-from ._helpers import TINY_HORIZON, seasonal_frame, tiny_config
+from ._helpers import TINY_HORIZON, TINY_INPUT, seasonal_frame, tiny_config
 
 BOUNDS = ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
 
@@ -138,18 +138,43 @@ def test_evaluate_stores_intervals_and_the_bundle_brings_them_back(hourly_panel,
     assert (frame["y_lo_95"] <= frame["y_hat"]).all() and (frame["y_hat"] <= frame["y_hi_95"]).all()
 
 
-def test_calibration_adds_intermediate_origins_for_a_single_series():
+def test_the_fallback_calibrates_on_dense_origins_over_the_whole_history():
+    """Without a model (seasonal naive only, nothing was trained): any window of the history calibrates,
+    every origin from input_size to the last full horizon when scores are scarce."""
     from rnn_model.intervals import calibrate_intervals
 
     cfg = tiny_config()
     panel, _ = panel_from_frame(seasonal_frame(n_series=1, length=120), cfg.data)
     q = calibrate_intervals({}, panel, cfg)
-    h = cfg.window.horizon
-    n_windows = cfg.window.val_windows + cfg.window.test_windows
-    # every origin from the first non-trained horizon to the last one: h * (n_windows - 1) + 1 per step
-    assert q["n"]["seasonal_naive"] == [h * (n_windows - 1) + 1] * h
-    few = calibrate_intervals({}, panel, cfg, min_scores=1)  # only the non-overlapping horizons
-    assert few["n"]["seasonal_naive"] == [n_windows] * h
+    h, w = cfg.window.horizon, cfg.window
+    every = 120 - h - w.input_size + 1  # origins input_size .. length - h
+    assert q["windows"] == every and q["n"]["seasonal_naive"] == [every] * h
+    few = calibrate_intervals({}, panel, cfg, min_scores=1)  # only the non-overlapping horizons from the end
+    assert few["n"]["seasonal_naive"] == [(120 - h - w.input_size) // h + 1] * h
+
+
+def test_with_a_model_only_the_test_horizons_calibrate(tiny_trained):
+    """Not the validation horizons (they chose the stopping epoch) nor any training window: dense origins
+    from each series' val_end (make_split) to its last full horizon."""
+    from rnn_model.intervals import calibrate_intervals, calibration_origins
+    from rnn_model.windowing import make_split
+
+    fc = tiny_trained.forecaster
+    cfg = fc.config
+    h, w = cfg.window.horizon, cfg.window
+    panel, _ = panel_from_frame(seasonal_frame(n_series=1, length=120), cfg.data)
+    val_end = make_split(panel, w).val_end
+    assert val_end.tolist() == [120 - h * w.test_windows]
+    q = calibrate_intervals({"challenger": fc}, panel, cfg)
+    test_only = h * (w.test_windows - 1) + 1  # every origin in the test horizons of the one series
+    assert q["windows"] == test_only
+    assert q["n"]["challenger"] == q["n"]["seasonal_naive"] == [test_only] * h
+    series, origin = calibration_origins(panel, cfg, val_end, 200)
+    assert origin.min() == val_end[0] and origin.max() == 120 - h and len(origin) == test_only
+    assert (series == 0).all()
+    # with min_scores=1: the non-overlapping test horizons only
+    series, origin = calibration_origins(panel, cfg, val_end, 1)
+    assert sorted(origin.tolist()) == [int(val_end[0]) + j * h for j in range(w.test_windows)]
 
 
 # --- issue 12: the fallback's quantiles, constant and non-negative series, too few scores, no silent failures
@@ -208,11 +233,12 @@ def test_levels_with_too_few_scores_for_the_finite_sample_guarantee_are_flagged(
 
 def test_the_fallback_reports_too_few_scores_and_why_bounds_are_missing():
     cfg = tiny_config()
-    panel, _ = panel_from_frame(_short_frame(n_series=1), cfg.data)
+    panel, _ = panel_from_frame(_short_frame(n_series=1, length=40), cfg.data)
     frame = future_frame(panel, None, None, cfg)
     add_intervals(frame, panel, cfg, None)
     notes = frame.attrs["intervals"]
-    assert notes["too_few"] == {"seasonal_naive": {"95": list(range(1, TINY_HORIZON + 1))}}  # 7 scores
+    # origins 24 .. 34: 11 scores per step, enough for 80 % (4), too few for 95 % (19)
+    assert notes["too_few"] == {"seasonal_naive": {"95": list(range(1, TINY_HORIZON + 1))}}
     assert notes["missing"] == {}
 
     frame = future_frame(panel, None, None, cfg)
@@ -229,6 +255,13 @@ def test_too_little_history_gives_missing_bounds_with_the_reason_not_an_error():
     assert frame["y_hat"].notna().all() and frame[BOUNDS].isna().all().all()
     (reason, which), = frame.attrs["intervals"]["missing"].items()
     assert "no calibration window" in reason and which == {"series": 2, "examples": ["s0", "s1"]}
+    need = TINY_INPUT + TINY_HORIZON
+    assert f"input_size + horizon = {need} fully observed points" in reason, reason
+    # and that is exactly what it takes: that many points give the fallback one window, finite bounds
+    panel, _ = panel_from_frame(_short_frame(length=need), cfg.data)
+    frame = future_frame(panel, None, None, cfg)
+    add_intervals(frame, panel, cfg, None)
+    assert np.isfinite(frame[BOUNDS]).all().all() and frame.attrs["intervals"]["missing"] == {}
 
 
 def test_unexpected_calibration_failures_are_not_swallowed(monkeypatch):

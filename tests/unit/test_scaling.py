@@ -65,6 +65,17 @@ def test_none_scaler_is_identity(panel):
     np.testing.assert_array_equal(buf[panel.observed], panel.values[panel.observed])
 
 
+def test_window_scaler_is_the_identity_and_records_the_series(panel, tmp_path):
+    """scaler="window": each window is normalised by its own inputs in the model's pipeline, so the
+    stored scaler is the identity; it still records which series the model was trained on."""
+    s = fit_scaler(panel, np.array([40, 25, 30]), "window")
+    assert s.kind == "window" and list(s.ids) == list(panel.ids)
+    assert (s.loc == 0).all() and (s.scale == 1).all()
+    np.testing.assert_array_equal(s.scaled_buffer(panel)[panel.observed], panel.values[panel.observed])
+    s.save(tmp_path / "scaler.parquet")
+    assert SeriesScaler.load(tmp_path / "scaler.parquet").kind == "window"
+
+
 @pytest.mark.parametrize("kind", ["standard", "robust", "mean"])
 def test_values_after_the_cutoff_never_change_the_scaler(panel, kind):
     train_end = np.array([40, 25, 30])
@@ -115,8 +126,9 @@ def test_changing_test_values_changes_neither_scaler_nor_model(hourly_frame, hou
     df = hourly_frame.copy()
     pos = df.groupby("unique_id").cumcount().to_numpy()
     length = df.groupby("unique_id")["y"].transform("size").to_numpy()
+    assert (split.n_test == tiny_cfg.window.test_windows).all()  # long series: every test horizon held out
     test_region = pos >= length - tiny_cfg.window.horizon * tiny_cfg.window.test_windows
-    assert test_region.sum() == 4 * tiny_cfg.window.horizon
+    assert test_region.sum() == 4 * tiny_cfg.window.horizon * tiny_cfg.window.test_windows
     df.loc[test_region, "y"] = df.loc[test_region, "y"] * 3 + 50
     changed, _ = panel_from_frame(df, tiny_cfg.data, min_length=min_train_length(tiny_cfg))
     assert not np.array_equal(changed.values, hourly_panel.values)

@@ -150,10 +150,27 @@ def test_batch_size_one_on_tiny_data():
     assert len(frame) == 4 and fallback == [] and np.isfinite(frame["y_hat"]).all()
 
 
-def test_without_validation_windows_early_stopping_watches_the_training_loss(hourly_panel):
-    cfg = tiny_config(window={"val_windows": 0}, train={"epochs": 1})
-    result = train(hourly_panel, cfg)
-    assert set(result.history) == {"loss"} and result.n_val_windows == 0 and result.best_epoch == 1
+def test_without_validation_windows_the_whole_budget_is_trained(hourly_panel):
+    """val_windows=0: no early stopping (on the training loss it would only measure the noise of its last
+    batches): every epoch runs, even where the loss gets worse, and the last weights are kept."""
+    cfg = tiny_config(window={"val_windows": 0}, train={"epochs": 3, "patience": 0}, model={"learning_rate": 0.01})
+    jump = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch == 0 else 0.5)
+    recorder = _WeightsByEpoch()
+    result = train(hourly_panel, cfg, callbacks=[jump, recorder])
+    assert "val_loss" not in result.history and result.n_val_windows == 0  # (the scheduler logs learning_rate)
+    assert len(result.history["loss"]) == 3 and result.best_epoch == 3
+    assert min(result.history["loss"][1:]) > result.history["loss"][0]  # worse after the jump, yet not stopped
+    for got, last in zip(result.forecaster.model.get_weights(), recorder.weights[-1]):
+        np.testing.assert_array_equal(got, last)
+
+
+def test_a_budget_of_steps_sets_the_epochs(hourly_panel, tiny_cfg):
+    """TrainConfig.steps: ceil(steps / batches per epoch) epochs, whatever ``epochs`` says."""
+    counter = _Batches()
+    result = train(hourly_panel, tiny_cfg.replace(train={"steps": 30, "epochs": 1}), callbacks=[counter])
+    per_epoch = math.ceil(result.n_train_windows / tiny_cfg.train.batch_size)
+    assert per_epoch < 30 and counter.epochs == math.ceil(30 / per_epoch) == len(result.history["loss"])
+    assert counter.batches == counter.epochs * per_epoch >= 30
 
 
 def test_no_training_window_is_a_clear_error():

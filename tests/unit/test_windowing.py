@@ -13,6 +13,7 @@ from rnn_model.config import DataConfig, WindowConfig
 from rnn_model.panel import panel_from_frame
 from rnn_model.scaling import fit_scaler
 from rnn_model.windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
+from rnn_model.windowing import test_origins as split_test_origins  # as test_origins, pytest would collect it
 
 from ._helpers import seasonal_frame
 
@@ -77,8 +78,11 @@ def test_window_starts_match_brute_force_and_respect_boundaries_and_gaps(gappy_p
 def test_window_starts_target_range_and_alignment(gappy_panel):
     p = gappy_panel
     split = make_split(p, WindowConfig(input_size=IN, horizon=H, val_windows=1, test_windows=1))
-    assert split.val_end.tolist() == (p.lengths - H).tolist()
-    assert split.train_end.tolist() == (p.lengths - 2 * H).tolist()
+    # a (40) and d (30) hold out one test and one validation horizon; b (12) has room for one held-out
+    # horizon after its one training window (5 + 3 points): the test one; c (7) is shorter than a window
+    assert split.n_test.tolist() == [1, 1, 0, 1]
+    assert split.val_end.tolist() == [40 - H, 12 - H, 7, 30 - H]
+    assert split.train_end.tolist() == [40 - 2 * H, 12 - H, 7, 30 - 2 * H]
     train = window_starts(p, IN, H, np.zeros_like(split.train_end), split.train_end)
     sid = series_of(p, train)
     rel_target_end = train - p.offsets[sid] + IN + H
@@ -87,8 +91,49 @@ def test_window_starts_target_range_and_alignment(gappy_panel):
     vs = series_of(p, val)
     # exactly the last validation horizon of each long-enough series: targets [train_end, val_end)
     assert (val - p.offsets[vs] + IN).tolist() == split.train_end[vs].tolist()
-    assert vs.tolist() == [0, 1, 3]
+    assert vs.tolist() == [0, 3]
     assert val.tolist() == brute_force(p, IN, H, split.train_end, split.val_end, H)
+
+
+def _lengths_panel(lengths):
+    df = pd.concat([seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k:02d}")
+                    for k, n in enumerate(lengths)], ignore_index=True)
+    panel, _ = panel_from_frame(df, DataConfig(freq="h"))
+    assert panel.lengths.tolist() == list(lengths)
+    return panel
+
+
+def test_short_series_hold_out_as_many_horizons_as_fit_test_first():
+    """Up to 3 test then 1 validation horizons per series, while a training window (5 + 3) remains."""
+    lengths = [7, 8, 10, 11, 14, 17, 19, 20, 40]
+    p = _lengths_panel(lengths)
+    split = make_split(p, WindowConfig(input_size=IN, horizon=H, val_windows=1, test_windows=3))
+    fit = [max(0, (n - IN - H) // H) for n in lengths]  # horizons after one training window
+    assert fit == [0, 0, 0, 1, 2, 3, 3, 4, 10]
+    assert split.n_test.tolist() == [0, 0, 0, 1, 2, 3, 3, 3, 3]
+    n_val = (split.val_end - split.train_end) // H
+    assert n_val.tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert split.val_end.tolist() == [n - H * t for n, t in zip(lengths, split.n_test.tolist())]
+    assert split.length.tolist() == lengths
+    long_enough = p.lengths >= IN + H
+    assert (split.train_end[long_enough] >= IN + H).all()  # one training window always remains
+    train = window_starts(p, IN, H, np.zeros_like(split.train_end), split.train_end)
+    assert set(series_of(p, train).tolist()) == set(np.flatnonzero(long_enough).tolist())
+    # the validation and test windows never lose a horizon: fewer horizons, not shorter ones
+    assert ((split.length - split.val_end) % H == 0).all() and ((split.val_end - split.train_end) % H == 0).all()
+
+
+def test_test_origins_are_the_first_target_of_every_held_out_horizon():
+    lengths = [7, 11, 14, 40]
+    p = _lengths_panel(lengths)
+    split = make_split(p, WindowConfig(input_size=IN, horizon=H, val_windows=1, test_windows=3))
+    series, origin = split_test_origins(split, H)
+    want = [(i, int(split.val_end[i]) + j * H) for i in range(p.n_series) for j in range(int(split.n_test[i]))]
+    assert list(zip(series.tolist(), origin.tolist())) == want
+    assert [o for _, o in want] == [11 - 3, 14 - 6, 14 - 3, 40 - 9, 40 - 6, 40 - 3]
+    assert (origin + H <= p.lengths[series]).all() and (origin >= IN + H).all()
+    too_short = make_split(_lengths_panel([7, 10]), WindowConfig(input_size=IN, horizon=H))
+    assert [len(a) for a in split_test_origins(too_short, H)] == [0, 0]
 
 
 def test_cap_recent_keeps_exactly_the_most_recent(gappy_panel):
