@@ -305,7 +305,8 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
     batch = config.train.batch_size
     steps_before = max(1, result.best_epoch) * -(-result.n_train_windows // batch)
     epochs = max(1, round(steps_before / max(1, -(-len(starts) // batch))))
-    same = {"epochs": epochs, "scaler": result.forecaster.scaler.kind}  # the scaler "auto" chose, if it did
+    # the scaler "auto" chose, if it did; steps=None: these epochs, not the configured budget of steps again
+    same = {"epochs": epochs, "steps": None, "scaler": result.forecaster.scaler.kind}
     fitted = train(panel, config.replace(train=same), plan, callbacks, verbose)
     return TrainResult(
         forecaster=Forecaster(fitted.forecaster.model, fitted.forecaster.scaler, config),

@@ -134,6 +134,12 @@ def test_refit_trains_about_the_same_gradient_steps_not_the_same_epochs(tiny_tra
     assert counter.batches == epochs * after
     assert abs(counter.batches - 10 * before) <= after / 2  # the same steps, to within half an epoch
     assert result.best_epoch == 10 and result.forecaster.config == tiny_cfg
+    # under a budget of steps too: the refit trains its computed epochs, not the configured budget again
+    budget = tiny_cfg.replace(train={"steps": 30})
+    counter = _Batches()
+    again = refit(hourly_panel, budget, stopped, callbacks=[counter])
+    assert again.extra["refit"]["epochs"] == counter.epochs == epochs and counter.batches == epochs * after
+    assert again.forecaster.config == budget
 
 
 def test_batch_size_one_on_tiny_data():
