@@ -41,6 +41,7 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "test_windows": ("window", "test_windows", int),
     "val_windows": ("window", "val_windows", int),
     "epochs": ("train", "epochs", int),
+    "steps": ("train", "steps", int),
     "batch_size": ("train", "batch_size", int),
     "seed": ("train", "seed", int),
     "scaler": ("train", "scaler", str),
@@ -88,7 +89,9 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--anchor", choices=["seasonal_naive", "naive", "none"],
                    help="the network predicts a correction to seasonal naive (default) or to the last value "
                    "(naive), reading each value and its difference to the window's last one; none: the plain model")
-    p.add_argument("--epochs", type=int, help="maximum epochs; early stopping may end sooner (default: 40)")
+    p.add_argument("--steps", type=int, help="gradient steps to train (default: 500, whatever the number of windows)")
+    p.add_argument("--epochs", type=int, help="train by epochs instead of --steps: at most EPOCHS, early stopping may "
+                   "end sooner with --val-windows")
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
     p.add_argument("--scaler", choices=["window", "auto", "standard", "robust", "mean", "none"],
@@ -144,6 +147,9 @@ def config_from_args(args: argparse.Namespace):
         value = getattr(args, opt, None)
         if value is not None:
             sections.setdefault(section, {})[field] = value
+    train = sections.get("train", {})
+    if "epochs" in train and "steps" not in train:  # --epochs alone: train by epochs, not the default step budget
+        train["steps"] = None
     return ForecastConfig().replace(**sections)
 
 

@@ -16,7 +16,7 @@ from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
 from .intervals import calibrate_intervals
 from .panel import Panel
-from .windowing import make_split, test_origins
+from .windowing import make_split, heldout_test_origins
 
 __all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales", "heldout_origins"]
 
@@ -145,14 +145,14 @@ def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = No
 def heldout_origins(panel: Panel, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:
     """The test horizons of :func:`rnn_model.windowing.make_split`: up to ``test_windows`` per series,
     fewer where a series is short (never a window the model trained or early-stopped on)."""
-    return test_origins(make_split(panel, config.window), config.window.horizon)
+    return heldout_test_origins(make_split(panel, config.window), config.window.horizon)
 
 
 def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig):
     """Backtest + scores on the held-out test horizons (:func:`heldout_origins`), with the conformal
     interval quantiles of every model (see :func:`rnn_model.intervals.calibrate_intervals`)."""
     split = make_split(panel, config.window)
-    forecasts = backtest(forecasters, panel, config, origins=test_origins(split, config.window.horizon))
+    forecasts = backtest(forecasters, panel, config, origins=heldout_test_origins(split, config.window.horizon))
     scales = mase_scales(panel, config, upto=split.val_end)
     scores = dataclasses_replace(score(forecasts, scales), scales=scales)
     # Too little history is not an error there (no window: no quantiles, and the bounds say why); any

@@ -167,7 +167,7 @@ def judge(
             reason = (f"not comparable: every held-out window starts before the end of the champion's training "
                       f"data ({champion_through}), so it would be scored on data it trained on; the champion stays")
             return PromotionDecision(False, [reason, *notes], float(overall[challenger]), None,
-                                     float(overall["seasonal_naive"]), evidence)
+                                     float(overall["seasonal_naive"]), _finite(evidence))
         champion_mase, mine_vs_champion = cmp["base_mase"], cmp["other_mase"]
         if np.isfinite(cmp["se"]):
             required = evidence["noise_bar"] = z * cmp["se"]
@@ -178,4 +178,9 @@ def judge(
     decision = decide_promotion(float(overall[challenger]), float(overall["seasonal_naive"]), champion_mase, margin,
                                 complete, required, mine_vs_champion)
     return PromotionDecision(decision.promote, [*decision.reasons, *notes], decision.challenger_mase,
-                             champion_mase, decision.seasonal_naive_mase, evidence)
+                             champion_mase, decision.seasonal_naive_mase, _finite(evidence))
+
+
+def _finite(evidence: dict) -> dict:
+    """NaN (no window, too few to estimate the noise) becomes null: decision.json stays strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in evidence.items()}

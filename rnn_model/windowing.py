@@ -17,7 +17,7 @@ import numpy as np
 from .config import WindowConfig
 from .panel import Panel
 
-__all__ = ["Split", "make_split", "test_origins", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
+__all__ = ["Split", "make_split", "heldout_test_origins", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
 
 PREFETCH_BATCHES = 4  # batches make_dataset prepares ahead of the consumer
 
@@ -51,7 +51,7 @@ def make_split(panel: Panel, window: WindowConfig) -> Split:
     return Split(train_end=train_end, val_end=val_end, length=length, n_test=n_test)
 
 
-def test_origins(split: Split, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def heldout_test_origins(split: Split, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """``(series_idx [n], origin [n])``: the first target slot of every held-out test horizon."""
     n_test = split.n_test
     series_idx = np.repeat(np.arange(len(n_test)), n_test)  # [n]

@@ -67,6 +67,10 @@ def test_cli_model_options_map_onto_the_config():
     assert (default.model.members, default.train.scaler, default.window.test_windows) == (5, "window", 3)
     chosen = config_from_args(build_parser().parse_args(["run", "--refit", "--anchor", "none", "--epochs", "3"]))
     assert (chosen.train.refit, chosen.model.anchor, chosen.train.epochs) == (True, "none", 3)
+    assert chosen.train.steps is None  # --epochs alone trains by epochs, not the default budget of steps
+    budget = config_from_args(build_parser().parse_args(["run", "--steps", "120", "--epochs", "3"]))
+    assert (budget.train.steps, budget.train.epochs) == (120, 3)
+    assert config_from_args(build_parser().parse_args(["run"])).train.steps == 500
     assert config_from_args(build_parser().parse_args(["run", "--no-refit"])).train.refit is False
     chosen = config_from_args(build_parser().parse_args(
         ["train", "--members", "2", "--test-windows", "4", "--val-windows", "0", "--scaler", "standard"]))

@@ -4,7 +4,6 @@ forced, every decision is recorded with its reasons, and the champion pointer ca
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import pandas as pd
@@ -157,6 +156,6 @@ def test_an_identical_challenger_of_a_refitted_champion_is_not_comparable(panel_
     evidence = decision["evidence"]
     assert evidence["fair_windows"] == 0 and evidence["held_out_windows"] > 0
     assert evidence["champion_trained_through"] == LAST_INPUT.isoformat()
-    assert all(math.isnan(evidence[k]) for k in ("champion_fair_mase", "challenger_fair_mase"))  # no champion score
+    assert all(evidence[k] is None for k in ("champion_fair_mase", "challenger_fair_mase"))  # no champion score
     meta = json.loads((store / "models" / "default" / "v0002" / "meta.json").read_text())
     assert meta["refit"] is None  # not about to become champion: not refitted

@@ -13,7 +13,7 @@ from rnn_model.config import DataConfig, WindowConfig
 from rnn_model.panel import panel_from_frame
 from rnn_model.scaling import fit_scaler
 from rnn_model.windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
-from rnn_model.windowing import test_origins as split_test_origins  # as test_origins, pytest would collect it
+from rnn_model.windowing import heldout_test_origins
 
 from ._helpers import seasonal_frame
 
@@ -127,13 +127,13 @@ def test_test_origins_are_the_first_target_of_every_held_out_horizon():
     lengths = [7, 11, 14, 40]
     p = _lengths_panel(lengths)
     split = make_split(p, WindowConfig(input_size=IN, horizon=H, val_windows=1, test_windows=3))
-    series, origin = split_test_origins(split, H)
+    series, origin = heldout_test_origins(split, H)
     want = [(i, int(split.val_end[i]) + j * H) for i in range(p.n_series) for j in range(int(split.n_test[i]))]
     assert list(zip(series.tolist(), origin.tolist())) == want
     assert [o for _, o in want] == [11 - 3, 14 - 6, 14 - 3, 40 - 9, 40 - 6, 40 - 3]
     assert (origin + H <= p.lengths[series]).all() and (origin >= IN + H).all()
     too_short = make_split(_lengths_panel([7, 10]), WindowConfig(input_size=IN, horizon=H))
-    assert [len(a) for a in split_test_origins(too_short, H)] == [0, 0]
+    assert [len(a) for a in heldout_test_origins(too_short, H)] == [0, 0]
 
 
 def test_cap_recent_keeps_exactly_the_most_recent(gappy_panel):
