@@ -35,7 +35,7 @@ from typing import Any, Callable
 TRAIN = "train/daily-retrain"
 PREDICT = "predict/daily-predict"
 AS_OF = "2026-02-20"
-TRAIN_CONFIG = {"train": {"epochs": 3}, "model": {"units": 32}}
+TRAIN_CONFIG = {"train": {"epochs": 3, "steps": None}, "model": {"units": 32, "members": 2}}  # small: by epochs
 TRAIN_ARTIFACTS = {"default-data-quality", "default-metrics", "default-metrics-per-step", "default-promotion",
                    "default-training-progress"}
 PREDICT_ARTIFACTS = {"default-forecast-plot"}
