@@ -231,10 +231,11 @@ def cli_command(job: Job, prep: Prepared, store: Path) -> list[str]:
             "--seed", str(job.seed), *job.extra]
 
 
-def read_predictions(store: Path) -> pd.DataFrame:
-    parts = sorted(store.glob("predictions/as_of=*/*.parquet"))
+def read_predictions(store: Path, pattern: str = "predictions/as_of=*/*.parquet") -> pd.DataFrame:
+    """The prediction parts under ``store`` matching ``pattern``, ids as text and ``ds`` as naive ns."""
+    parts = sorted(store.glob(pattern))
     if not parts:
-        raise RuntimeError(f"no predictions under {store}")
+        raise RuntimeError(f"no predictions under {store}/{pattern}")
     pred = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     pred["unique_id"] = pred["unique_id"].astype(str)
     ds = pd.to_datetime(pred["ds"])

@@ -68,7 +68,7 @@ import pandas as pd
 from rnn_model.outputs import as_of_label
 
 from .__main__ import SharedApi
-from .accuracy import Window, aligned_forecasts, log, mase_scale  # Window.score: MASE and accuracy.smape
+from .accuracy import Window, aligned_forecasts, log, mase_scale, read_predictions  # Window.score: MASE and accuracy.smape
 from .common import ROOT, child_env, machine, machine_line
 from .competitors import seasonal_naive
 from .datasets import LOADERS, load_datasets
@@ -146,14 +146,7 @@ def prepare(name: str, ds: dict, n_dates: int, workdir: Path) -> Schedule:
 
 def read_partition(store: Path, as_of: str) -> pd.DataFrame:
     """The predictions one date wrote: ``<store>/predictions/as_of=<label>/*.parquet``."""
-    parts = sorted((store / "predictions" / f"as_of={as_of_label(as_of)}").glob("*.parquet"))
-    if not parts:
-        raise RuntimeError(f"no predictions under {store}/predictions/as_of={as_of_label(as_of)}")
-    pred = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    pred["unique_id"] = pred["unique_id"].astype(str)
-    ds = pd.to_datetime(pred["ds"])
-    pred["ds"] = (ds.dt.tz_convert(None) if ds.dt.tz is not None else ds).astype("datetime64[ns]")
-    return pred
+    return read_predictions(store, f"predictions/as_of={as_of_label(as_of)}/*.parquet")
 
 
 def command(sched: Schedule, policy: str, k: int, store: Path, extra: list[str]) -> list[str]:
