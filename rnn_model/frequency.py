@@ -17,28 +17,63 @@ from pandas.tseries.frequencies import to_offset
 
 from .errors import ConfigError
 
-__all__ = ["parse_freq", "freq_unit", "infer_freq", "TimeGrid"]
+__all__ = ["parse_freq", "freq_unit", "infer_freq", "TimeGrid", "MAX_INT_STEP"]
 
 _UNIT_BY_PREFIX = {"MS": "M", "ME": "M", "QS": "Q", "QE": "Q", "YS": "Y", "YE": "Y", "BMS": "M", "BME": "M"}
 
 
 def _is_int_freq(freq: str) -> bool:
-    return isinstance(freq, str) and freq.isdigit() and int(freq) > 0
+    return isinstance(freq, str) and freq.isascii() and freq.isdigit() and int(freq) > 0
+
+
+# The longest step a grid may have. Longer steps are typos ('1000000000000D') whose arithmetic overflows
+# int64 nanoseconds; the integer bound leaves int64 room for the grid positions of a few steps.
+_MAX_STEP = pd.Timedelta(days=366 * 100)
+MAX_INT_STEP = 2**62
+
+_FREQ_HELP = ("Use a pandas alias such as 'h', 'D', 'W', 'MS', 'ME', 'QS', 'YS', '30min', or a positive "
+              "integer step (e.g. '1') for integer ds")
+
+
+def _bad_freq(freq, why: str) -> ConfigError:
+    return ConfigError(f"freq={freq!r} is invalid: {why}. {_FREQ_HELP}")
 
 
 def parse_freq(freq: str):
-    """A pandas offset for a frequency alias, or the integer step for integer ``ds``."""
+    """A pandas offset for a frequency alias, or the integer step for integer ``ds``.
+
+    Refused: non-positive multiples ('0D', '-1D') and steps longer than a century ('1000000000000D'),
+    whose grid arithmetic divides by zero, runs backwards or overflows.
+    """
+    if not isinstance(freq, str) or not freq.strip():
+        raise _bad_freq(freq, "it must be a non-empty string")
     if _is_int_freq(freq):
+        if int(freq) > MAX_INT_STEP:
+            raise _bad_freq(freq, f"an integer step must be at most 2**62 ({MAX_INT_STEP})")
         return int(freq)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return to_offset(freq)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(
-            f"freq={freq!r} is invalid: {exc}. Use a pandas alias such as 'h', 'D', 'W', 'MS', 'ME', "
-            "'QS', 'YS', '30min', or a positive integer step (e.g. '1') for integer ds"
-        ) from None
+            off = to_offset(freq)
+    except (ValueError, TypeError, OverflowError):
+        raise _bad_freq(freq, "it is not a pandas frequency alias") from None
+    if off.n < 1:
+        raise _bad_freq(freq, f"the step must be positive (got {off.n} x {off.name})")
+    if _step_length(off) > _MAX_STEP:
+        raise _bad_freq(freq, "the step is longer than a century")
+    return off
+
+
+def _step_length(off) -> pd.Timedelta:
+    """The length of one step (its first step after 2000-01-01 for calendar offsets); a step too long for
+    the arithmetic counts as infinite."""
+    try:
+        if _is_tick(off):
+            return pd.Timedelta(off)
+        start = pd.Timestamp("2000-01-01")
+        return (start + off) - start
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+        return pd.Timedelta.max
 
 
 def freq_unit(freq: str) -> tuple[str, int]:
@@ -147,9 +182,33 @@ class TimeGrid:
         on_grid = grid[np.clip(ticks, 0, len(grid) - 1)] == ns
         return ticks.astype(np.int64), on_grid
 
+    def has_room(self, last_tick: int, steps: int) -> bool:
+        """Whether the grid positions up to ``last_tick + steps`` have representable ``ds`` (int64 for
+        integer ds, datetime64[ns] up to 2262-04-11 for timestamps): a forecast after ``last_tick`` fits."""
+        off = parse_freq(self.freq)
+        end = int(last_tick) + int(steps)
+        if isinstance(off, int):
+            return _I64_MIN <= int(self.anchor) + end * off <= _I64_MAX
+        if _is_tick(off):
+            return _I64_MIN < pd.Timestamp(self.anchor).value + end * pd.Timedelta(off).value <= _I64_MAX
+        try:
+            (pd.Timestamp(self.anchor) + end * off).as_unit("ns")
+        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+            return False
+        return True
+
     def to_ds(self, ticks: np.ndarray):
-        """The ``ds`` values at grid positions ``ticks`` (numpy datetime64[ns] or int64)."""
+        """The ``ds`` values at grid positions ``ticks`` (numpy datetime64[ns] or int64).
+
+        Raises DataValidationError where a position has no representable ``ds`` (int64 wrap-around would
+        write wrong timestamps silently)."""
         ticks = np.asarray(ticks, dtype=np.int64)
+        if ticks.size and not self.has_room(int(ticks.max()), 0):
+            from .errors import DataValidationError
+
+            raise DataValidationError(
+                f"invalid input data: no_room: ds at grid position {int(ticks.max())} of freq {self.freq} after "
+                f"{self.anchor} is beyond the representable range; renumber or shift ds")
         off = parse_freq(self.freq)
         if isinstance(off, int):
             return self.anchor + ticks * off
@@ -162,6 +221,7 @@ class TimeGrid:
 
 
 _NS_PER_DAY = 86_400 * 10**9
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 def _business_days(ns: np.ndarray, steps: np.ndarray, same: np.ndarray) -> bool:

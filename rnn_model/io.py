@@ -139,12 +139,23 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
             f"cannot read {shown} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
             "(not CSV, not truncated) and that all files in a directory share one schema"
         ) from None
+    unified = _file_schemas(dataset, root, wanted, shown) if len(paths) > 1 else None
     missing = [c for c in wanted if c not in schema.names]
     if missing:
         raise DataReadError(
             f"missing column(s) {missing} in {shown} (found {schema.names}); rename them, or set "
             "id_col/time_col/target_col (--id-col/--time-col/--target-col) to the names used"
         )
+    if unified is not None:  # the files disagree on a column's type: read every file as one schema
+        try:
+            return pads.dataset(paths, filesystem=fs, format="parquet", schema=unified,
+                                partitioning="hive" if hive else None,
+                                partition_base_dir=root if hive else None).to_table(columns=wanted)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise DataReadError(
+                f"cannot read {shown} as one table ({_first_line(exc)}); write every file with the same column "
+                "types"
+            ) from None
     id_type = schema.field(data.id_col).type
     try:
         if (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)) and not hive:
@@ -155,9 +166,76 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
         return dataset.to_table(columns=wanted)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataReadError(
-            f"cannot read {shown} as Parquet ({_first_line(exc)}); the file may be truncated or corrupt: "
-            "re-export it"
+            f"cannot read {shown} as Parquet ({_first_line(exc)}); a file may be truncated or corrupt, or the "
+            "files differ in column types: re-export it"
         ) from None
+
+
+def _file_schemas(dataset: pads.Dataset, root: str, wanted: list[str], shown) -> pa.Schema | None:
+    """Check every file of a multi-file dataset, not only the first (which alone gives the dataset's
+    schema): a file that lacks a needed column would otherwise read as nulls, and its series vanish.
+
+    Raises DataReadError naming the first file that lacks a column or has an incompatible type. Returns
+    None when all files agree, else the schema (needed columns, promoted types) to read them with.
+    """
+    types: dict[str, dict[pa.DataType, str]] = {c: {} for c in wanted}  # column -> type -> first file
+    lacking: dict[str, tuple[str, list[str]]] = {}  # column -> (first file without it, its columns)
+    for fragment in dataset.get_fragments():
+        relative = fragment.path[len(root):]
+        try:
+            physical = fragment.physical_schema
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
+                raise  # transient I/O: the load task retries it
+            raise DataReadError(
+                f"cannot read {fragment.path} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
+                "(not CSV, not truncated), or remove it"
+            ) from None
+        for column in wanted:
+            if column in physical.names:
+                types[column].setdefault(physical.field(column).type, fragment.path)
+            elif f"{column}=" not in relative:  # a hive partition key supplies it otherwise
+                lacking.setdefault(column, (fragment.path, physical.names))
+    for column, (path, names) in lacking.items():
+        if types[column]:  # some files have it (none: the caller reports the column missing everywhere)
+            raise DataReadError(
+                f"missing column {column!r} in {path} (found {names}), while other files of {shown} have it; "
+                f"write every file with the columns {wanted}, or remove that file"
+            )
+    if all(len(found) <= 1 for found in types.values()):
+        return None
+    fields = []
+    for column in wanted:
+        found = types[column]
+        if not found:  # only from hive partition keys
+            continue
+        fields.append(pa.field(column, _promoted(column, found)))
+    return pa.schema(fields)
+
+
+def _promoted(column: str, found: dict[pa.DataType, str]) -> pa.DataType:
+    """One type for a column whose files disagree: numbers widen (to int64 when all are integers, else
+    float64), timestamp units to the finest, strings to large_string; anything else is an error."""
+    kinds = list(found)
+    if len(kinds) == 1:
+        return kinds[0]
+    base = [t.value_type if pa.types.is_dictionary(t) else t for t in kinds]
+    if all(pa.types.is_integer(t) for t in base):
+        return pa.int64()
+    if all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in base):
+        return pa.float64()
+    if all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in base):
+        return pa.large_string()
+    if all(pa.types.is_timestamp(t) or pa.types.is_date(t) for t in base):
+        zones = {getattr(t, "tz", None) for t in base if pa.types.is_timestamp(t)}
+        if len(zones) == 1 and not any(pa.types.is_date(t) for t in base if zones != {None}):
+            units = [t.unit for t in base if pa.types.is_timestamp(t)]
+            finest = max(units, key=["s", "ms", "us", "ns"].index) if units else "s"
+            return pa.timestamp(finest, tz=zones.pop())
+    (t1, f1), (t2, f2) = list(found.items())[:2]
+    raise DataReadError(
+        f"column {column!r} has type {t1} in {f1} but {t2} in {f2}; write every file with the same column types"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,37 +23,63 @@ import pyarrow as pa
 from .errors import ConfigError, StoreError
 from .io import atomic_write_json, atomic_write_parquet, atomic_write_parquet_set
 
-__all__ = ["as_of_label", "as_of_range", "parse_as_of", "prediction_dir", "prediction_path", "write_predictions",
+__all__ = ["NOW", "as_of_label", "as_of_range", "parse_as_of", "prediction_dir", "prediction_path", "write_predictions",
            "write_prediction_parts", "write_backtest_report", "PREDICTION_COLUMNS"]
 
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 _LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
 
 
-def parse_as_of(as_of: str | int | None) -> pd.Timestamp | int | None:
-    """Validate an ``as_of`` value: a date/timestamp string (tz-aware is converted to UTC), or an integer
-    step for integer ``ds``. ``None`` means now."""
-    if as_of is None:
-        return None
-    if isinstance(as_of, int) or (isinstance(as_of, str) and as_of.lstrip("-").isdigit() and len(as_of) < 8):
+NOW = "now"  # the default as_of: timestamp ds after the moment of the run are dropped (and reported)
+
+_INT_STEP_RE = re.compile(r"-?[0-9]{1,7}")  # ASCII only: '²'.isdigit() is True but int('²') fails
+_AS_OF_HELP = "use a date like 2026-11-01, a timestamp 2026-11-01T06:00 (whole seconds), or an integer step"
+
+
+def _bad_as_of(as_of, why: str = "") -> ConfigError:
+    return ConfigError(f"as_of={as_of!r} is invalid{': ' + why if why else ''}; {_AS_OF_HELP}")
+
+
+def parse_as_of(as_of: str | int | None) -> pd.Timestamp | int | str | None:
+    """The canonical cutoff of an ``as_of`` value: rows with ``ds <= cutoff`` are used.
+
+    A date means its midnight (``2026-11-16`` and ``2026-11-16T00:00`` are one cutoff and one label); a
+    tz-aware timestamp is converted to UTC; sub-second precision is refused (the label keeps seconds, so
+    it could not tell two cutoffs apart); a short ASCII integer is a step for integer ``ds``. ``None``
+    stays None; ``"now"`` is :data:`NOW` (the moment of the run, resolved against the data's ``ds``).
+    """
+    if as_of is None or (isinstance(as_of, str) and as_of == NOW):
+        return as_of
+    if isinstance(as_of, bool):
+        raise _bad_as_of(as_of)
+    if isinstance(as_of, (int, np.integer)):
         return int(as_of)
-    if not isinstance(as_of, str) or "/" in as_of or ".." in as_of:
-        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01 or a timestamp 2026-11-01T06:00")
+    stamp = isinstance(as_of, (pd.Timestamp, dt.datetime, dt.date, np.datetime64))
+    if not stamp and (not isinstance(as_of, str) or "/" in as_of or ".." in as_of):
+        raise _bad_as_of(as_of)
+    if not stamp and _INT_STEP_RE.fullmatch(as_of):
+        return int(as_of)
     try:
         ts = pd.Timestamp(as_of)
+        if ts is pd.NaT:
+            raise ValueError("not a time")
+        if ts.tz is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        ts = ts.as_unit("ns")  # ds are datetime64[ns]: 1677-09-21 .. 2262-04-11
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise _bad_as_of(as_of, "it is outside the supported years 1678-2261") from None
     except (ValueError, TypeError):
-        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01 or a timestamp 2026-11-01T06:00") from None
-    if ts is pd.NaT:
-        raise ConfigError(f"as_of={as_of!r} is invalid: use a date like 2026-11-01")
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+        raise _bad_as_of(as_of) from None
+    if ts != ts.floor("s"):
+        raise _bad_as_of(as_of, "it has a fraction of a second")
     return ts
 
 
 def as_of_label(as_of: str | int | None) -> str:
-    """The partition label: ``2026-11-01`` for dates, ``2026-11-01T06-00-00`` for times, ``42`` for steps."""
+    """The partition label, one per cutoff: ``2026-11-01`` for midnight, ``2026-11-01T06-00-00`` for other
+    times, ``42`` for steps. The default (``None`` or ``"now"``) is labelled with today's UTC date."""
     value = parse_as_of(as_of)
-    if value is None:
+    if value is None or value == NOW:
         value = pd.Timestamp(dt.datetime.now(dt.timezone.utc).date())
     if isinstance(value, int):
         label = str(value)
@@ -61,7 +87,7 @@ def as_of_label(as_of: str | int | None) -> str:
         label = value.strftime("%Y-%m-%d")
     else:
         label = value.strftime("%Y-%m-%dT%H-%M-%S")
-    if not _LABEL_RE.match(label):
+    if not _LABEL_RE.fullmatch(label):
         raise ConfigError(f"as_of={as_of!r} gives an unsafe partition name {label!r}")
     return label
 
@@ -69,7 +95,7 @@ def as_of_label(as_of: str | int | None) -> str:
 def as_of_range(start: str, end: str, every: str = "D") -> list[str]:
     """The ``as_of`` values of a backfill, oldest first: dates (or timestamps) from start to end."""
     first, last = parse_as_of(start), parse_as_of(end)
-    if first is None or last is None or isinstance(first, int) or isinstance(last, int):
+    if not isinstance(first, pd.Timestamp) or not isinstance(last, pd.Timestamp):
         raise ConfigError(f"backfill needs dates for start and end, got {start!r} and {end!r}")
     if last < first:
         raise ConfigError(f"backfill end {end} is before start {start}; swap them")
@@ -119,9 +145,20 @@ def write_predictions(frame: pd.DataFrame, store: str | Path, label: str) -> Pat
 
 def write_backtest_report(forecasts: pd.DataFrame, scores, store: str | Path, run_name: str) -> Path:
     """``reports/<run_name>/backtest.parquet`` (long forecasts) and ``metrics.json``; returns the folder."""
-    if not _LABEL_RE.match(run_name):
+    if not _LABEL_RE.fullmatch(run_name):
         raise ConfigError(f"report name {run_name!r} is unsafe: use letters, digits, '-', '_', 'T', ':'")
     folder = Path(store) / "reports" / run_name
     atomic_write_parquet(pa.Table.from_pandas(forecasts, preserve_index=False), folder / "backtest.parquet")
-    atomic_write_json(scores.to_dict(), folder / "metrics.json")
+    atomic_write_json(_strict_json(scores.to_dict()), folder / "metrics.json")
     return folder
+
+
+def _strict_json(obj):
+    """NaN and inf (a metric over no window, a MASE scale of 0) as null: a bare NaN is not JSON."""
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj

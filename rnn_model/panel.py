@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DataConfig
-from .errors import DataValidationError
-from .frequency import TimeGrid, infer_freq
+from .errors import ConfigError, DataValidationError
+from .frequency import TimeGrid, infer_freq, parse_freq
 from .schema import ValidationReport, action_for
 
 __all__ = ["Panel", "build_panel", "panel_from_frame"]
@@ -190,18 +190,64 @@ def _rows_sorted(codes: np.ndarray, ds: np.ndarray, block: int = 1 << 16) -> boo
     return True
 
 
+# Timestamps are laid out as datetime64[ns]; a margin inside its limits (1677-09-21 .. 2262-04-11) keeps
+# the grid's anchor (rolled back to a period start) and a horizon of steps after the data representable.
+_TS_MIN, _TS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31 23:59:59")
+# Integer ds are grid positions in int64: within +-2**61 the difference of any two fits.
+_INT_MAX = 2**61
+
+
+def _out_of_range(report: ValidationReport, name: str, n_bad: int, example: str) -> None:
+    report.add("*", "ds_out_of_range", n_bad, f"{name}={example}", "error")
+
+
+def _integer_time(col: pa.ChunkedArray, name: str, report: ValidationReport) -> np.ndarray | None:
+    """int64 ds; values beyond +-2**61 (uint64 above 2**63 included, which int64 wraps to negatives)
+    are refused, naming the first."""
+    values = pc.fill_null(col, 0).to_numpy()  # [n_rows] in the column's own integer type
+    if np.issubdtype(values.dtype, np.unsignedinteger):
+        bad = values > np.uint64(_INT_MAX)
+    else:
+        bad = (values < -_INT_MAX) | (values > _INT_MAX)
+    if bad.any():
+        first = values[int(np.argmax(bad))]
+        _out_of_range(report, name, int(bad.sum()), f"{first} beyond +-2**61")
+        return None
+    return values.astype(np.int64, copy=False)
+
+
+def _timestamp_range_ok(col: pa.ChunkedArray, name: str, report: ValidationReport) -> bool:
+    """Whether every timestamp lies in 1678..2261 (datetime64[ns] with margins); else report the first."""
+    unit = col.type.unit
+    per = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+    lo, hi = _TS_MIN.value // per, _TS_MAX.value // per
+    raw = pc.fill_null(col.cast(pa.int64()), lo)  # [n_rows] in the column's unit
+    mn, mx = pc.min_max(raw).values()
+    if mn.as_py() is None or (lo <= mn.as_py() and mx.as_py() <= hi):
+        return True
+    bad = pc.or_(pc.less(raw, lo), pc.greater(raw, hi))
+    first = pc.filter(raw, bad)[0].as_py()
+    shown = str(pa.scalar(first, pa.timestamp(unit)))
+    _out_of_range(report, name, pc.sum(bad).as_py(), f"{shown} outside the years 1678-2261")
+    return False
+
+
 def _time_values(col: pa.ChunkedArray, name: str, report: ValidationReport):
     """ds as datetime64[ns] (tz-naive, UTC when zoned) or int64, plus a null mask."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
     t = col.type
     if col.null_count:
         nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
     else:
         nulls = np.zeros(len(col), bool)
     if pa.types.is_integer(t):
-        return pc.fill_null(col, 0).to_numpy().astype(np.int64, copy=False), nulls
+        return _integer_time(col, name, report), nulls
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         if pa.types.is_date(t):
             col = col.cast(pa.timestamp("s"))
+        if not _timestamp_range_ok(col, name, report):
+            return None, nulls
         if getattr(col.type, "tz", None):
             report.add("*", "tz_converted", 1, f"{name} in time zone {col.type.tz}", "converted to UTC")
         values = pc.fill_null(col.cast(pa.timestamp("ns", tz=col.type.tz)), 0)
@@ -210,7 +256,7 @@ def _time_values(col: pa.ChunkedArray, name: str, report: ValidationReport):
         raw = col.to_pandas()
         try:
             parsed = pd.to_datetime(raw, format="ISO8601")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             if _parses_as_utc(raw):  # every value is a timestamp, but with different UTC offsets
                 report.add("*", "column_type", len(raw), f"{name} mixes time zones (convert ds to UTC)", "error")
             else:
@@ -220,6 +266,10 @@ def _time_values(col: pa.ChunkedArray, name: str, report: ValidationReport):
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
             report.add("*", "tz_converted", 1, f"{name} strings with offsets", "converted to UTC")
+        nulls = nulls | parsed.isna().to_numpy()  # '' and 'NaT' are missing timestamps, not 1970-01-01
+        stamps = pa.chunked_array([pa.array(parsed.to_numpy(), from_pandas=True)])
+        if not _timestamp_range_ok(stamps, name, report):
+            return None, nulls
         return parsed.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")), nulls
     report.add("*", "column_type", len(col), f"{name} has type {t}; expected timestamp or integer", "error")
     return None, nulls
@@ -237,15 +287,16 @@ def _first_unparseable(raw: pd.Series) -> str:
     for v in raw.dropna().head(10_000):
         try:
             pd.Timestamp(v)
-        except (ValueError, TypeError):
-            return str(v)
-    return str(raw.iloc[0])
+        except (ValueError, TypeError, OverflowError):
+            return str(v)[:100]
+    return str(raw.iloc[0])[:100]
 
 
 def _target_values(col: pa.ChunkedArray, name: str, report: ValidationReport) -> np.ndarray | None:
     t = col.type
     if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
-        return pc.fill_null(col.cast(pa.float64()), float("nan")).to_numpy()
+        # safe=False: integers beyond 2**53 (and wide decimals) become the nearest float64; y is a float.
+        return pc.fill_null(pc.cast(col, pa.float64(), safe=False), float("nan")).to_numpy()
     report.add("*", "column_type", len(col), f"{name} has type {t}; expected a number", "error")
     return None
 
@@ -281,10 +332,15 @@ def build_panel(
 
     keep = None  # rows kept so far; None: all of them (no mask is built in the common case)
     if as_of is not None:
-        limit = _as_of_value(as_of, ds)
-        after = ds > limit
-        if after.any():
-            report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {as_of}", "info")
+        limit, is_now = _as_of_limit(as_of, ds, data.time_col, report)
+        after = None if limit is None else (ds > limit) & ~ds_null
+        if after is not None and after.any():
+            if is_now:  # the default cutoff: rows dated in the future are typos or plans, not history
+                first = ds[int(np.flatnonzero(after)[0])]
+                report.add("*", "future_rows", int(after.sum()),
+                           f"ds={_fmt(first)} after now ({_fmt(limit)}); pass --as-of to choose the cutoff", "dropped")
+            else:
+                report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {_fmt(limit)}", "info")
             keep = ~after
 
     if codes.min() < 0 or ds_null.any():
@@ -315,8 +371,13 @@ def build_panel(
         fix = "pass a pandas alias such as freq='h' or 'D'" if kind == "timestamp" else "pass an integer step such as freq='1'"
         report.add("*", "column_type", len(ds), f"{data.time_col} is {kind} but freq={freq!r}; {fix}", "error")
         report.raise_if_errors()
-    grid = TimeGrid.for_values(freq, ds.min(), ds)  # ds: anchor the grid on the most common phase
-    ticks, on_grid = grid.to_ticks(ds)
+    try:
+        grid = TimeGrid.for_values(freq, ds.min(), ds)  # ds: anchor the grid on the most common phase
+        ticks, on_grid = grid.to_ticks(ds)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):  # a grid period start before 1677 or after 2262
+        _out_of_range_grid(report, data.time_col, ds, freq)
+    if data.freq and len(ds) > 2 and 2 * int(np.count_nonzero(on_grid)) < len(ds):
+        _freq_mismatch(report, ds, codes, freq, "most rows are off its grid")
 
     drop_series = np.zeros(n_ids, bool)
 
@@ -370,6 +431,9 @@ def build_panel(
     first_tick[present] = kt[starts]
     span = np.zeros(n_ids, np.int64)
     span[present] = kt[ends] - kt[starts] + 1
+    _check_grid_size(report, ids, kt, span, counts, present, grid)
+    if data.freq:  # declared (or a stored model's): is it the data's?
+        _check_not_coarser(report, kc, kt, ds if all_rows_kept else ds[keep_rows], freq)
     gaps = span - counts
     if (gaps > 0).any():
         # The first missing tick of each series: one step after the first row whose successor jumps.
@@ -451,15 +515,105 @@ def build_panel(
     return panel, report
 
 
-def _as_of_value(as_of, ds: np.ndarray):
-    if np.issubdtype(ds.dtype, np.integer):
-        return int(as_of)
-    ts = pd.Timestamp(as_of)
-    if ts.tz is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    if len(str(as_of)) <= 10:  # a date: include the whole day
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return np.datetime64(ts.as_unit("ns"))
+def _as_of_limit(as_of, ds: np.ndarray, name: str, report: ValidationReport):
+    """(cutoff in ds's type or None for no cutoff, whether it is the default 'now').
+
+    ``as_of`` is canonicalised by :func:`rnn_model.outputs.parse_as_of` (a date is its midnight, like the
+    partition label it gives). Its kind must match ds: a date against integer steps (or a step against
+    timestamps) is an error naming both, not a TypeError or a cutoff in nanoseconds since 1970.
+    """
+    from .outputs import NOW, parse_as_of
+
+    value = parse_as_of(as_of)
+    integer_ds = np.issubdtype(ds.dtype, np.integer)
+    if isinstance(value, str) and value == NOW:
+        if integer_ds:  # integer steps have no clock: every row is used
+            return None, False
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+        return np.datetime64(now.as_unit("ns")), True
+    if isinstance(value, int) != integer_ds:
+        kinds = ("an integer step", "timestamps") if isinstance(value, int) else ("a date", "integer steps")
+        report.add("*", "as_of_type", 1, f"as_of={as_of} is {kinds[0]} but {name} holds {kinds[1]}", "error")
+        report.raise_if_errors()
+    if integer_ds:
+        return np.int64(value), False
+    return np.datetime64(value.as_unit("ns")), False
+
+
+def _out_of_range_grid(report: ValidationReport, name: str, ds: np.ndarray, freq: str) -> None:
+    shown = f"{_fmt(ds.min())} .. {_fmt(ds.max())}"
+    report.add("*", "ds_out_of_range", len(ds), f"{name} spans {shown}: its grid of freq {freq} leaves 1677-2262", "error")
+    report.raise_if_errors()
+
+
+def _same_offset(a: str, b: str) -> bool:
+    """Two freq aliases name one grid step ('W' and 'W-SUN', 'D' and '1D', '24h' and 'D')."""
+    fa, fb = parse_freq(a), parse_freq(b)
+    if isinstance(fa, int) or isinstance(fb, int):
+        return fa == fb
+    if fa == fb:
+        return True
+    try:
+        return pd.Timedelta(fa) == pd.Timedelta(fb)
+    except (ValueError, TypeError):
+        return False
+
+
+def _freq_mismatch(report: ValidationReport, ds: np.ndarray, codes: np.ndarray, freq: str, why: str) -> None:
+    """The data's own freq differs from the declared (or the stored model's) one: one error naming both."""
+    try:
+        inferred = infer_freq(ds, codes)
+    except ConfigError:
+        return
+    if _same_offset(inferred, freq):
+        return
+    report.add("*", "freq_mismatch", len(ds), f"ds looks like freq {inferred}, not freq={freq} ({why})", "error")
+    report.raise_if_errors()
+
+
+def _check_not_coarser(report: ValidationReport, kc: np.ndarray, kt: np.ndarray, ds: np.ndarray, freq: str) -> None:
+    """No two rows of any series one step apart: the data is coarser than the declared freq (weekly data
+    on a daily grid would be six filled gaps a week and forecasts a day apart)."""
+    if len(kt) < 2:
+        return
+    same = kc[1:] == kc[:-1]  # [n_rows - 1] consecutive rows of one series
+    steps = kt[1:] - kt[:-1]
+    if not same.any() or (same & (steps == 1)).any():
+        return
+    moving = steps[same & (steps > 0)]
+    if len(moving) and int(np.gcd.reduce(moving)) > 1:
+        _freq_mismatch(report, ds, kc, freq, f"every step is a multiple of {int(np.gcd.reduce(moving))} x {freq}")
+
+
+# A series' grid (one slot per step from its first to its last ds) may hold at most this many slots per
+# observed row, plus a constant: gaps are masked slots, but one outlying ds (a typo, seconds read as
+# nanoseconds) must not allocate terabytes.
+_SLOTS_PER_ROW, _SLOTS_EXTRA, _TOTAL_EXTRA = 100, 1_000, 10_000_000
+
+
+def _check_grid_size(report: ValidationReport, ids: np.ndarray, kt: np.ndarray, span: np.ndarray,
+                     counts: np.ndarray, present: np.ndarray, grid: TimeGrid) -> None:
+    """Refuse a grid too large for the rows it holds, naming the series and its outlying ds (the row on
+    the smaller side of its largest jump). ``kt``: ticks of the kept rows, grouped by series and sorted."""
+    limit = _SLOTS_PER_ROW * counts + _SLOTS_EXTRA
+    excess = np.where(present, span - limit, 0)  # [n_ids] slots beyond the bound
+    total_ok = int(span.sum()) <= _SLOTS_PER_ROW * int(counts.sum()) + _TOTAL_EXTRA
+    if (excess <= 0).all() and total_ok:
+        return
+    code = int(np.argmax(excess)) if (excess > 0).any() else int(np.argmax(span))
+    lo, hi = int(np.r_[0, np.cumsum(counts)][code]), int(np.r_[0, np.cumsum(counts)][code + 1])
+    rows = kt[lo:hi]  # [count] sorted ticks of the series
+    jumps = np.diff(rows)
+    j = int(np.argmax(jumps)) if len(jumps) else 0
+    before, after = j + 1, len(rows) - j - 1  # rows on each side of the largest jump
+    outlier, other = (rows[j + 1], rows[j]) if after <= before else (rows[j], rows[j + 1])
+    out_ds, other_ds = grid.to_ds(np.array([outlier, other]))
+    report.add(
+        ids[code], "grid_too_large", int(span[code]),
+        f"{int(span[code])} slots of freq {grid.freq} for {int(counts[code])} rows: ds={_fmt(out_ds)} is "
+        f"{abs(int(outlier) - int(other))} steps from ds={_fmt(other_ds)}", "error",
+    )
+    report.raise_if_errors()
 
 
 def panel_from_frame(df: pd.DataFrame, data: DataConfig | None = None, **kwargs) -> tuple[Panel, ValidationReport]:

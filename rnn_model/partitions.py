@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from .config import ForecastConfig
 from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid
+from .outputs import NOW
 from .panel import Panel
 from .schema import Problem, ValidationReport
 
@@ -32,6 +33,7 @@ __all__ = [
     "partition_of_ids",
     "split_table",
     "validate_partition",
+    "check_forecast_room",
     "reconcile_freq",
     "combine_outcomes",
     "merge_reports",
@@ -105,8 +107,11 @@ def validate_partition(index: int, table: pa.Table, config: ForecastConfig, as_o
     """:func:`rnn_model.stages.validate` on one group; data problems are returned, not raised."""
     from .stages import validate
 
+    if as_of is None:  # the default cutoff is the moment of the run: future-dated rows are dropped
+        as_of = NOW
     try:
         panel, report, resolved = validate(table, config, as_of=as_of, purpose=purpose)
+        check_forecast_room(panel, report, resolved.window.horizon)
     except DataValidationError as exc:
         if exc.report is None:
             raise
@@ -114,6 +119,21 @@ def validate_partition(index: int, table: pa.Table, config: ForecastConfig, as_o
     except ConfigError as exc:  # e.g. freq cannot be inferred from this group alone
         return PartitionOutcome(index, None, None, None, exc, table.num_rows)
     return PartitionOutcome(index, panel, report, resolved, None, table.num_rows)
+
+
+def check_forecast_room(panel: Panel, report: ValidationReport, horizon: int) -> None:
+    """Every series' ``horizon`` future steps must have representable ds: int64 for integer ds (which
+    wrapped around to negative steps), datetime64[ns] up to 2262 for timestamps. Raises the report."""
+    if panel.n_series == 0:
+        return
+    last = panel.first_tick + panel.lengths - 1  # [n_series] tick of each series' last slot
+    worst = int(np.argmax(last))
+    if panel.grid.has_room(int(last[worst]), horizon):
+        return
+    last_ds = panel.grid.to_ds(np.array([last[worst]]))[0]
+    report.add(panel.ids[worst], "no_room", horizon,
+               f"{horizon} steps of freq {panel.freq} after ds={last_ds} overflow the ds type", "error")
+    report.raise_if_errors()
 
 
 def reconcile_freq(outcomes: list[PartitionOutcome], config: ForecastConfig) -> tuple[str | None, list[int]]:

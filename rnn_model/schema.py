@@ -7,13 +7,14 @@ every problem before deciding, so one run tells the user everything that is wron
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from .errors import DataValidationError
 
-__all__ = ["PROBLEMS", "Problem", "ValidationReport"]
+__all__ = ["PROBLEMS", "Problem", "ValidationReport", "escape_markdown"]
 
 # problem -> (config field holding its policy or None when it is always fatal, how to fix it)
 PROBLEMS: dict[str, tuple[str | None, str]] = {
@@ -26,6 +27,14 @@ PROBLEMS: dict[str, tuple[str | None, str]] = {
     "constant": ("on_constant", "remove constant series, or set on_constant='keep' or 'drop'"),
     "too_short": ("on_too_short", "lower input_size/horizon, supply more history, or set on_too_short='drop'"),
     "no_series_left": (None, "fix the problems above or relax the policies; nothing is left to model"),
+    "ds_out_of_range": (None, "fix or remove the rows with that ds: timestamps must lie in the years 1678-2261, "
+                        "integer steps within +-2**61"),
+    "future_rows": (None, "pass --as-of to choose the cutoff; rows dated after now are never used by default"),
+    "as_of_type": (None, "pass --as-of of the same kind as ds: an integer step for integer ds, a date otherwise"),
+    "grid_too_large": (None, "remove or correct the outlying ds (a typo, a wrong unit), or pass the right freq"),
+    "freq_mismatch": (None, "pass the data's freq (or omit --freq to infer it); a stored model forecasts its own "
+                      "freq: predict with a model trained on data of this freq, or retrain on this data"),
+    "no_room": (None, "renumber or shift ds so that the forecast horizon after the last ds is representable"),
     "freq_inferred": (None, ""),
     "rows_after_as_of": (None, ""),
 }
@@ -100,8 +109,28 @@ class ValidationReport:
         if not self.problems:
             return head + "No problems found."
         lines = ["| unique_id | problem | count | example | action |", "|---|---|---|---|---|"]
-        lines += [f"| {p.unique_id} | {p.problem} | {p.count} | {p.example} | {p.action} |" for p in self.problems]
+        lines += [
+            f"| {escape_markdown(p.unique_id)} | {p.problem} | {p.count} | {escape_markdown(p.example)} | {p.action} |"
+            for p in self.problems
+        ]
         return head + "\n".join(lines)
+
+
+# Characters that let a value (a series id comes from the user's data) leave its table cell or inject
+# markup: pipes and newlines add rows or columns, angle brackets and ampersands become HTML, brackets
+# make links and images, backticks and asterisks code and emphasis. Underscores stay (ids use them).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*|\[\]])")
+
+
+def escape_markdown(text: object, limit: int = 200) -> str:
+    """``text`` as literal characters in one markdown table cell (at most ``limit`` characters)."""
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
+    value = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in value)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
 
 
 def action_for(policy: str) -> str:
