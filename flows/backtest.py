@@ -10,7 +10,8 @@ from prefect import flow, unmapped
 from pydantic import Field
 
 from rnn_model.config import ForecastConfig
-from rnn_model.errors import RegistryError
+from rnn_model.errors import DataValidationError, RegistryError
+from rnn_model.prediction import check_settings_match
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
 from tasks.evaluation import backtest_group, score_backtest, write_report
@@ -44,12 +45,26 @@ def backtest(
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")
+    check_settings_match(bundle.forecaster.config, config, version)  # a flag the model would ignore: refused
     config = config_for_model(bundle.forecaster.config, config)
     table = load_table(data or sample_data_path(store), config.data)
     groups, _, _, _ = validate_groups(table, config, as_of, "predict", model_name, partitions)
     del table
     results = [f.result() for f in backtest_group.map(groups, unmapped(bundle), unmapped(n_windows))]
+    check_backtest_windows(results, n_windows)  # no complete window: an error, not an empty report
     forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     folder = write_report(forecasts, scores, store, run_name)
     return {"report": folder, "model_version": version, "metrics": scores.overall.reset_index().to_dict("records")}
+
+
+def check_backtest_windows(results: list, n_windows: int) -> None:
+    """A backtest without one complete window (input and targets fully observed) scores nothing: an
+    error naming the fix, before an empty report is written."""
+    if any(len(forecasts) for forecasts, _ in results):
+        return
+    raise DataValidationError(
+        f"the backtest has no complete window: no series has input_size + horizon fully observed points before "
+        f"each of its last {n_windows} horizons; supply more history, or backtest a model with a shorter "
+        "input_size/horizon"
+    )

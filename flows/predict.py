@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import pandas as pd
-from prefect import flow, unmapped
+from prefect import flow, get_run_logger, unmapped
 
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_label
+from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
@@ -48,19 +49,29 @@ def predict(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
             partitions=partitions, task_runner=task_runner, dask_address=dask_address)
     return predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
-                         model_version=model_version, partitions=partitions)
+                         model_version=model_version, partitions=partitions, strict=True)
 
 
 def predict_steps(
     data: DataPath, store: str, config: ForecastConfig, as_of: AsOf, model_name: str, model_version: Version,
-    partitions: int,
+    partitions: int, strict: bool = False,
 ) -> dict:
-    """The ``predict`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow)."""
+    """The ``predict`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow).
+
+    ``strict``: a setting the user passed that the model would ignore (freq, horizon, input size, season
+    length) is an error; otherwise (``pipeline``, whose settings were for training, and whose challenger
+    may not have been promoted) it is a warning in the log and in the result's ``warnings``."""
     with store_lock(store):
         label = as_of_label(as_of)
         created_at = pd.Timestamp(dt.datetime.now(dt.timezone.utc))
         version, bundle = load_model(store, model_name, model_version)
+        warnings = []
         if bundle is not None:  # the model decides horizon, input size and freq; the data its column names
+            if strict:
+                check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
+            warnings = [f"{c}: forecasting with the model's" for c in settings_clashes(bundle.forecaster.config, config, version)]
+            for line in warnings:
+                get_run_logger().warning(line)
             config = config_for_model(bundle.forecaster.config, config)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
@@ -82,5 +93,6 @@ def predict_steps(
             "model_version": version,
             "fallback_series": fallback,
             "partitions": len(paths),
+            "warnings": warnings,
         }
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from .config import ForecastConfig
 from .errors import ConfigError, ModelLoadError
 from .io import atomic_write_json, read_json
@@ -106,9 +108,16 @@ def load_bundle(directory: str | Path) -> Bundle:
         config = ForecastConfig.from_dict(stored)
         metrics = read_json(directory / "metrics.json")
         meta = read_json(directory / "meta.json")
-    except (ValueError, ConfigError, OSError) as exc:
+    except (ValueError, ConfigError, OSError, TypeError, KeyError, AttributeError) as exc:
         raise ModelLoadError(f"model bundle {directory} has a corrupt JSON file ({exc}); retrain or roll back") from exc
+    if not isinstance(metrics, dict) or not isinstance(meta, dict):
+        raise _inconsistent(directory, "metrics.json and meta.json must hold JSON objects")
+    if config.data.freq is None or config.window.horizon is None or config.window.input_size is None:
+        raise _inconsistent(directory, "config.json lacks the resolved freq, horizon or input_size")
+    intervals = metrics.get("intervals")
+    _check_intervals(directory, intervals)
     scaler = SeriesScaler.load(directory / "scaler.parquet")
+    _check_scaler(directory, scaler)
     try:
         model = keras.saving.load_model(directory / "model.keras", compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types (ValueError, OSError, zipfile errors...)
@@ -117,5 +126,59 @@ def load_bundle(directory: str | Path) -> Bundle:
             "the file is corrupt: roll back to another version or retrain"
         ) from exc
     forecaster = Forecaster(model, scaler, config)
-    forecaster.intervals = metrics.get("intervals") if isinstance(metrics, dict) else None
+    forecaster.intervals = intervals
+    _check_model_shape(directory, forecaster)
     return Bundle(forecaster, metrics, meta, directory)
+
+
+def _inconsistent(directory: Path, why: str) -> ModelLoadError:
+    return ModelLoadError(f"model bundle {directory} is inconsistent: {why}; roll back to another version "
+                          "(--rollback-to) or retrain")
+
+
+def _is_number_list(values) -> bool:
+    return isinstance(values, list) and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+
+
+def _check_intervals(directory: Path, intervals) -> None:
+    """The calibration in metrics.json has the shape :func:`rnn_model.intervals.add_intervals` reads:
+    ``{"models": {label: {level: [quantile per step]}}, "levels": [...], "too_few": {...}, "n": {...}}``."""
+    if intervals is None:
+        return
+    ok = isinstance(intervals, dict)
+    models = intervals.get("models", {}) if ok else None
+    ok = ok and isinstance(models, dict) and all(
+        isinstance(per, dict) and all(_is_number_list(q) for q in per.values()) for per in models.values())
+    levels = intervals.get("levels", [80]) if ok else None
+    ok = ok and isinstance(levels, list) and all(isinstance(v, int) and 0 < v < 100 for v in levels)
+    for key in ("too_few", "n"):
+        ok = ok and isinstance(intervals.get(key, {}), dict)
+    too_few = intervals.get("too_few", {}) if ok else {}
+    ok = ok and all(isinstance(v, dict) and all(isinstance(x, list) for x in v.values()) for v in too_few.values())
+    if not ok:
+        raise _inconsistent(directory, "metrics.json 'intervals' is not a calibration of prediction intervals")
+
+
+def _check_scaler(directory: Path, scaler: SeriesScaler) -> None:
+    from .config import SCALERS
+
+    numeric = all(np.asarray(a).dtype.kind in "fi" for a in (scaler.loc, scaler.scale))
+    if scaler.kind not in SCALERS or not numeric or not len(scaler.loc) == len(scaler.ids) == len(scaler.scale):
+        raise _inconsistent(directory, f"scaler.parquet does not hold a {scaler.kind!r} scaler of numbers per series")
+    if not (np.isfinite(scaler.loc).all() and np.isfinite(scaler.scale).all() and (scaler.scale > 0).all()):
+        raise _inconsistent(directory, "scaler.parquet holds non-finite locations or non-positive scales")
+
+
+def _check_model_shape(directory: Path, forecaster: Forecaster) -> None:
+    """One forecast of a zero window: the model must map ``[1, input_size, 1]`` to ``[1, horizon]`` as
+    config.json says (the compiled function is the one prediction uses: no extra tracing)."""
+    w = forecaster.config.window
+    try:
+        out = forecaster.predict_scaled(np.zeros((1, w.input_size, 1), np.float32))
+    except Exception as exc:  # noqa: BLE001 - TF raises many types for a shape mismatch
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise _inconsistent(directory, f"model.keras does not fit config.json's input_size {w.input_size} and "
+                            f"horizon {w.horizon} ({type(exc).__name__}: {first})") from exc
+    if out.shape != (1, w.horizon):
+        raise _inconsistent(directory, f"model.keras gives {out.shape[1:]} outputs, config.json horizon {w.horizon}")

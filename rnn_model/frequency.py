@@ -17,7 +17,7 @@ from pandas.tseries.frequencies import to_offset
 
 from .errors import ConfigError
 
-__all__ = ["parse_freq", "freq_unit", "infer_freq", "TimeGrid", "MAX_INT_STEP"]
+__all__ = ["parse_freq", "same_freq", "freq_unit", "infer_freq", "TimeGrid", "MAX_INT_STEP"]
 
 _UNIT_BY_PREFIX = {"MS": "M", "ME": "M", "QS": "Q", "QE": "Q", "YS": "Y", "YE": "Y", "BMS": "M", "BME": "M"}
 
@@ -74,6 +74,19 @@ def _step_length(off) -> pd.Timedelta:
         return (start + off) - start
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
         return pd.Timedelta.max
+
+
+def same_freq(a: str, b: str) -> bool:
+    """Whether two aliases name one grid step ('W' and 'W-SUN', 'D' and '1D', '24h' and 'D')."""
+    fa, fb = parse_freq(a), parse_freq(b)
+    if isinstance(fa, int) or isinstance(fb, int):
+        return fa == fb
+    if fa == fb:
+        return True
+    try:
+        return pd.Timedelta(fa) == pd.Timedelta(fb)
+    except (ValueError, TypeError):
+        return False
 
 
 def freq_unit(freq: str) -> tuple[str, int]:

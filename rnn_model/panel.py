@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 
 from .config import DataConfig
 from .errors import ConfigError, DataValidationError
-from .frequency import TimeGrid, infer_freq, parse_freq
+from .frequency import TimeGrid, infer_freq, same_freq
 from .schema import ValidationReport, action_for
 
-__all__ = ["Panel", "build_panel", "panel_from_frame"]
+__all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -377,7 +377,7 @@ def build_panel(
     except (OverflowError, pd.errors.OutOfBoundsDatetime):  # a grid period start before 1677 or after 2262
         _out_of_range_grid(report, data.time_col, ds, freq)
     if data.freq and len(ds) > 2 and 2 * int(np.count_nonzero(on_grid)) < len(ds):
-        _freq_mismatch(report, ds, codes, freq, "most rows are off its grid")
+        freq_mismatch(report, ds, codes, freq, "most rows are off its grid")
 
     drop_series = np.zeros(n_ids, bool)
 
@@ -432,8 +432,6 @@ def build_panel(
     span = np.zeros(n_ids, np.int64)
     span[present] = kt[ends] - kt[starts] + 1
     _check_grid_size(report, ids, kt, span, counts, present, grid)
-    if data.freq:  # declared (or a stored model's): is it the data's?
-        _check_not_coarser(report, kc, kt, ds if all_rows_kept else ds[keep_rows], freq)
     gaps = span - counts
     if (gaps > 0).any():
         # The first missing tick of each series: one step after the first row whose successor jumps.
@@ -546,43 +544,16 @@ def _out_of_range_grid(report: ValidationReport, name: str, ds: np.ndarray, freq
     report.raise_if_errors()
 
 
-def _same_offset(a: str, b: str) -> bool:
-    """Two freq aliases name one grid step ('W' and 'W-SUN', 'D' and '1D', '24h' and 'D')."""
-    fa, fb = parse_freq(a), parse_freq(b)
-    if isinstance(fa, int) or isinstance(fb, int):
-        return fa == fb
-    if fa == fb:
-        return True
-    try:
-        return pd.Timedelta(fa) == pd.Timedelta(fb)
-    except (ValueError, TypeError):
-        return False
-
-
-def _freq_mismatch(report: ValidationReport, ds: np.ndarray, codes: np.ndarray, freq: str, why: str) -> None:
+def freq_mismatch(report: ValidationReport, ds: np.ndarray, codes: np.ndarray, freq: str, why: str) -> None:
     """The data's own freq differs from the declared (or the stored model's) one: one error naming both."""
     try:
         inferred = infer_freq(ds, codes)
     except ConfigError:
         return
-    if _same_offset(inferred, freq):
+    if same_freq(inferred, freq):
         return
     report.add("*", "freq_mismatch", len(ds), f"ds looks like freq {inferred}, not freq={freq} ({why})", "error")
     report.raise_if_errors()
-
-
-def _check_not_coarser(report: ValidationReport, kc: np.ndarray, kt: np.ndarray, ds: np.ndarray, freq: str) -> None:
-    """No two rows of any series one step apart: the data is coarser than the declared freq (weekly data
-    on a daily grid would be six filled gaps a week and forecasts a day apart)."""
-    if len(kt) < 2:
-        return
-    same = kc[1:] == kc[:-1]  # [n_rows - 1] consecutive rows of one series
-    steps = kt[1:] - kt[:-1]
-    if not same.any() or (same & (steps == 1)).any():
-        return
-    moving = steps[same & (steps > 0)]
-    if len(moving) and int(np.gcd.reduce(moving)) > 1:
-        _freq_mismatch(report, ds, kc, freq, f"every step is a multiple of {int(np.gcd.reduce(moving))} x {freq}")
 
 
 # A series' grid (one slot per step from its first to its last ds) may hold at most this many slots per

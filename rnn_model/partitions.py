@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,7 +26,7 @@ from .config import ForecastConfig
 from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid
 from .outputs import NOW
-from .panel import Panel
+from .panel import Panel, freq_mismatch
 from .schema import Problem, ValidationReport
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "split_table",
     "validate_partition",
     "check_forecast_room",
+    "check_not_coarser",
     "reconcile_freq",
     "combine_outcomes",
     "merge_reports",
@@ -136,6 +138,36 @@ def check_forecast_room(panel: Panel, report: ValidationReport, horizon: int) ->
     report.raise_if_errors()
 
 
+def check_not_coarser(panels: list[Panel], report: ValidationReport) -> None:
+    """No two observed slots of any series, in any group, one grid step apart: the data is coarser than
+    the freq (weekly data on a stored daily model's grid would be six filled gaps a week and forecasts a
+    day apart). Checked over all groups together, as an inferred freq (the most common step) is never
+    coarser than the data: only a declared or a stored model's freq can be."""
+    steps = []
+    for panel in panels:
+        if panel is None or panel.n_series == 0:
+            continue
+        both = panel.observed[1:] & panel.observed[:-1]  # [n_slots - 1] consecutive observed slots
+        both[panel.offsets[1:-1] - 1] = False  # not across a series boundary
+        if both.any():
+            return
+        slot = np.flatnonzero(panel.observed)
+        series = np.searchsorted(panel.offsets, slot, side="right") - 1  # [n_observed] series of each slot
+        moves = np.diff(slot)[np.diff(series) == 0]
+        if len(moves):
+            steps.append(int(np.gcd.reduce(moves)))
+    if not steps or int(np.gcd.reduce(steps)) < 2:
+        return
+    step = int(np.gcd.reduce(steps))
+    frames = [p.to_frame() for p in panels if p is not None and p.n_series]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    codes = pd.factorize(frame["unique_id"])[0]  # rows are grouped by series, in time order
+    freq = panels[0].freq
+    freq_mismatch(report, frame["ds"].to_numpy(), codes, freq, f"every step is a multiple of {step} x {freq}")
+    report.add("*", "freq_mismatch", len(frame), f"every step is a multiple of {step} x {freq}, not freq={freq}", "error")
+    report.raise_if_errors()
+
+
 def reconcile_freq(outcomes: list[PartitionOutcome], config: ForecastConfig) -> tuple[str | None, list[int]]:
     """When the freq was inferred per group and the groups disagree (or some could not infer one), the
     freq to validate again with, and the positions in ``outcomes`` to redo. ``(None, [])``: nothing to do.
@@ -217,6 +249,7 @@ def combine_outcomes(outcomes: list[PartitionOutcome]) -> tuple[list[PartitionOu
             merged.add("*", "no_series_left", 0,
                        f"all {merged.n_series_in} series were dropped ({', '.join(causes) or 'empty'})", "error")
     merged.raise_if_errors()
+    check_not_coarser([o.panel for o in kept], merged)
     configs = {o.config for o in kept}
     if len(configs) != 1:  # reconcile_freq ran first, so this is a bug, not a data problem
         raise RuntimeError(f"partitions resolved to different configurations: {configs}")

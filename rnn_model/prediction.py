@@ -7,11 +7,12 @@ import pandas as pd
 
 from .baselines import baseline_forecasts
 from .config import ForecastConfig
+from .errors import ConfigError
 from .panel import Panel
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
-__all__ = ["Forecaster", "future_frame"]  # intervals on its frames: intervals.add_intervals
+__all__ = ["Forecaster", "future_frame", "check_settings_match", "settings_clashes"]  # intervals on its frames: intervals.add_intervals
 
 # Windows per compiled call: large enough to amortise dispatch, small enough that the [chunk, units]
 # hidden state stays in cache (4,096 x 128 float32 = 2 MB). 16,384 ran at about half the speed on
@@ -173,3 +174,42 @@ def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | N
             "source": np.where(np.repeat(covered, h), "model", "seasonal_naive"),
         }
     )
+
+
+# Settings a stored model fixes: a user's explicit value that differs would be ignored (the model's is
+# used), so it is refused, naming both. (section, field, CLI flag)
+_MODEL_FIXED = (("data", "freq", "--freq"), ("window", "horizon", "--horizon"),
+                ("window", "input_size", "--input-size"), ("data", "season_length", "--season-length"))
+
+
+def settings_clashes(model_config: ForecastConfig, user_config: ForecastConfig, version: str | None) -> list[str]:
+    """The user's explicit freq, horizon, input size or season length (not None: None means "infer")
+    that differ from the stored model's, which forecasting with it uses instead."""
+    clashes = []
+    for section, field, flag in _MODEL_FIXED:
+        mine = getattr(getattr(user_config, section), field)
+        theirs = getattr(getattr(model_config, section), field)
+        if mine is not None and not _same(field, mine, theirs):
+            clashes.append(f"{flag} {mine} but model {version} has {field} {theirs}")
+    return clashes
+
+
+def check_settings_match(model_config: ForecastConfig, user_config: ForecastConfig, version: str | None) -> None:
+    """Raise ConfigError naming every setting the user passed that the stored model would ignore."""
+    clashes = settings_clashes(model_config, user_config, version)
+    if clashes:
+        raise ConfigError(
+            f"{'; '.join(clashes)}: a stored model forecasts with its own settings; drop the flag(s), or train a "
+            "model with them (rnn-forecast train) and predict with it"
+        )
+
+
+def _same(field: str, a, b) -> bool:
+    if field != "freq":
+        return a == b
+    from .frequency import same_freq
+
+    try:
+        return same_freq(str(a), str(b))
+    except ConfigError:
+        return False

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_sample_panel", "write_sample_data"]
+__all__ = ["make_sample_panel", "write_sample_data", "check_sample_args", "MAX_SAMPLE_ROWS"]
+
+# About 10 float64 arrays of this many values are alive while the panel is made: ~800 MB at the cap.
+MAX_SAMPLE_ROWS = 10_000_000
 
 
 def make_sample_panel(
@@ -23,6 +26,7 @@ def make_sample_panel(
     For hourly data the cycles are 24 and 168 steps (day and week); for other frequencies the same
     periods are used in steps, which keeps the generator simple and the seasonality learnable.
     """
+    check_sample_args(n_series, length, freq, seed, start)
     rng = np.random.default_rng(seed)
     t = np.arange(length, dtype=np.float64)  # [length]
     level = rng.uniform(10, 100, n_series)[:, None]  # [n_series, 1]
@@ -45,6 +49,30 @@ def make_sample_panel(
             "y": y.reshape(-1).astype(np.float64),  # [n_series * length]
         }
     )
+
+
+def check_sample_args(n_series: int, length: int, freq: str = "h", seed: int = 0, start: str = "2026-01-01") -> None:
+    """Refuse arguments that would crash, write an empty file, or allocate gigabytes before failing
+    (ConfigError naming the argument), before anything is allocated."""
+    from .errors import ConfigError
+    from .frequency import parse_freq
+
+    for name, value, lo in (("n_series", n_series, 1), ("length", length, 2), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ConfigError(f"{name}={value!r} is invalid: must be an integer >= {lo} (--{name.replace('_', '-')})")
+    if n_series * length > MAX_SAMPLE_ROWS:
+        raise ConfigError(f"n_series x length = {n_series * length:,} rows is too large for sample data: at most "
+                          f"{MAX_SAMPLE_ROWS:,}; lower --n-series or --length")
+    if seed >= 2**63:
+        raise ConfigError(f"seed={seed} is invalid: must be below 2**63")
+    step = parse_freq(freq)  # ConfigError naming the freq
+    if isinstance(step, int):
+        raise ConfigError(f"freq={freq!r} is invalid for sample data, which is dated: use a pandas alias such as 'h' or 'D'")
+    try:
+        (pd.Timestamp(start) + (length - 1) * step).as_unit("ns")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        raise ConfigError(f"length={length} steps of freq {freq} after {start} run past the year 2262; lower "
+                          "--length or use a shorter freq") from None
 
 
 def write_sample_data(path: str | Path, **kwargs) -> Path:

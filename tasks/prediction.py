@@ -15,6 +15,7 @@ from rnn_model.outputs import write_prediction_parts
 from rnn_model.panel import Panel
 from rnn_model.partitions import PartitionOutcome
 from rnn_model.plotting import forecast_plot_png
+from rnn_model.schema import escape_markdown
 from rnn_model.stages import SEASONAL_NAIVE, prediction_frame
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
@@ -46,9 +47,10 @@ def report_fallback(fallback: list[str], n_series: int, has_model: bool, model_n
     why = "there is no champion model yet" if not has_model else "the model cannot cover them (too short, gaps, or new)"
     shown = ", ".join(fallback[:20]) + (f" (+{len(fallback) - 20} more)" if len(fallback) > 20 else "")
     get_run_logger().warning("%d series forecast by seasonal naive because %s: %s", len(fallback), why, shown)
+    escaped = ", ".join(escape_markdown(i) for i in fallback[:20]) + shown[len(", ".join(fallback[:20])):]
     create_markdown_artifact(
         f"### Seasonal-naive fallback\n\n{len(fallback)} of {n_series} series are forecast by seasonal "
-        f"naive (`model_version=seasonal_naive`) because {why}:\n\n{shown}",
+        f"naive (`model_version=seasonal_naive`) because {why}:\n\n{escaped}",
         key=artifact_key(model_name, "fallback"), description="Series not forecast by the model")
 
 

@@ -282,8 +282,8 @@ def test_empty_table_is_an_error():
 def test_as_of_keeps_only_rows_up_to_it():
     df = make_sample_panel(n_series=2, length=72)
     panel, report = panel_from_frame(df, DataConfig(), as_of="2026-01-02")
-    assert panel.lengths.tolist() == [48, 48]  # the whole of 2 January is included
-    assert _rows(report, "rows_after_as_of")["count"].tolist() == [48]
+    assert panel.lengths.tolist() == [25, 25]  # a date is its midnight: the flows' cutoff for that label
+    assert _rows(report, "rows_after_as_of")["count"].tolist() == [94]
 
 
 def test_freq_cannot_be_inferred_from_single_points():
