@@ -180,6 +180,8 @@ def _report_predict(result: dict) -> None:
     print(f"predictions: {result['predictions']} ({result['rows']} rows, model {result['model_version'] or 'none'})")
     if result["fallback_series"]:
         print(f"  seasonal-naive fallback for {len(result['fallback_series'])} series: {', '.join(result['fallback_series'][:10])}")
+    for line in result.get("warnings", []):  # e.g. a --horizon the (unchanged) champion does not have
+        print(f"  warning: {line}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -192,6 +194,7 @@ def _run(args: argparse.Namespace) -> None:
     from flows.params import check_data_path
 
     config = config_from_args(args)  # ConfigError here: before Prefect or TensorFlow start
+    _check_as_of(args.as_of)
     check_data_path(args.data)
     _check_scale_options(args)
     if not args.debug:
@@ -236,6 +239,14 @@ def _check_scale_options(args: argparse.Namespace) -> None:
     if not 1 <= args.partitions <= 4096:
         raise ConfigError(f"partitions={args.partitions} is invalid: must be an integer between 1 and 4096")
     check_task_runner(args.task_runner, args.dask_address)  # ConfigError naming the fix
+
+
+def _check_as_of(as_of: str | None) -> None:
+    """--as-of is parsed before Prefect starts: '9999-12-31', '²' or a fraction of a second are refused
+    with the fix (ConfigError), not found by the flow's parameter check seconds later."""
+    from rnn_model.outputs import as_of_label
+
+    as_of_label(as_of)
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -184,9 +184,7 @@ def _file_schemas(dataset: pads.Dataset, root: str, wanted: list[str], shown) ->
         relative = fragment.path[len(root):]
         try:
             physical = fragment.physical_schema
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-            if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException):
-                raise  # transient I/O: the load task retries it
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # an OSError may be transient: it is retried
             raise DataReadError(
                 f"cannot read {fragment.path} as Parquet ({_first_line(exc)}); check the file is complete Parquet "
                 "(not CSV, not truncated), or remove it"
