@@ -32,7 +32,8 @@ _LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
 
 NOW = "now"  # the default as_of: timestamp ds after the moment of the run are dropped (and reported)
 
-_INT_STEP_RE = re.compile(r"-?[0-9]{1,7}")  # ASCII only: '²'.isdigit() is True but int('²') fails
+# ASCII only ('²'.isdigit() is True but int('²') fails); 8 digits are a date (20261116), other lengths a step
+_INT_STEP_RE = re.compile(r"-?([0-9]{1,7}|[0-9]{9,19})")
 _AS_OF_HELP = "use a date like 2026-11-01, a timestamp 2026-11-01T06:00 (whole seconds), or an integer step"
 
 
@@ -58,6 +59,8 @@ def parse_as_of(as_of: str | int | None) -> pd.Timestamp | int | str | None:
     if not stamp and (not isinstance(as_of, str) or "/" in as_of or ".." in as_of):
         raise _bad_as_of(as_of)
     if not stamp and _INT_STEP_RE.fullmatch(as_of):
+        if not -(2**63) <= int(as_of) < 2**63:
+            raise _bad_as_of(as_of, "an integer step must fit in int64")
         return int(as_of)
     try:
         ts = pd.Timestamp(as_of)

@@ -431,7 +431,8 @@ def build_panel(
     first_tick[present] = kt[starts]
     span = np.zeros(n_ids, np.int64)
     span[present] = kt[ends] - kt[starts] + 1
-    _check_grid_size(report, ids, kt, span, counts, present, grid)
+    _check_grid_size(report, ids, kc, kt, ds if all_rows_kept else ds[keep_rows], span, counts, present, grid,
+                     bool(data.freq))
     gaps = span - counts
     if (gaps > 0).any():
         # The first missing tick of each series: one step after the first row whose successor jumps.
@@ -531,11 +532,16 @@ def _as_of_limit(as_of, ds: np.ndarray, name: str, report: ValidationReport):
         return np.datetime64(now.as_unit("ns")), True
     if isinstance(value, int) != integer_ds:
         kinds = ("an integer step", "timestamps") if isinstance(value, int) else ("a date", "integer steps")
-        report.add("*", "as_of_type", 1, f"as_of={as_of} is {kinds[0]} but {name} holds {kinds[1]}", "error")
+        shown = value if isinstance(value, int) else _fmt_stamp(value)
+        report.add("*", "as_of_type", 1, f"as_of={shown} is {kinds[0]} but {name} holds {kinds[1]}", "error")
         report.raise_if_errors()
     if integer_ds:
         return np.int64(value), False
     return np.datetime64(value.as_unit("ns")), False
+
+
+def _fmt_stamp(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
 
 
 def _out_of_range_grid(report: ValidationReport, name: str, ds: np.ndarray, freq: str) -> None:
@@ -562,8 +568,19 @@ def freq_mismatch(report: ValidationReport, ds: np.ndarray, codes: np.ndarray, f
 _SLOTS_PER_ROW, _SLOTS_EXTRA, _TOTAL_EXTRA = 100, 1_000, 10_000_000
 
 
-def _check_grid_size(report: ValidationReport, ids: np.ndarray, kt: np.ndarray, span: np.ndarray,
-                     counts: np.ndarray, present: np.ndarray, grid: TimeGrid) -> None:
+def _check_coarser(report: ValidationReport, kc: np.ndarray, kt: np.ndarray, ds: np.ndarray, freq: str) -> None:
+    """No two rows of a series one step apart, every step a multiple of k > 1: a freq mismatch (the same
+    rule as :func:`rnn_model.partitions.check_not_coarser`, which sees all groups of series)."""
+    same = kc[1:] == kc[:-1]  # [n_rows - 1] consecutive rows of one series
+    steps = kt[1:] - kt[:-1]
+    moving = steps[same & (steps > 0)]
+    if len(moving) and not (moving == 1).any() and int(np.gcd.reduce(moving)) > 1:
+        freq_mismatch(report, ds, kc, freq, f"every step is a multiple of {int(np.gcd.reduce(moving))} x {freq}")
+
+
+def _check_grid_size(report: ValidationReport, ids: np.ndarray, kc: np.ndarray, kt: np.ndarray, ds: np.ndarray,
+                     span: np.ndarray, counts: np.ndarray, present: np.ndarray, grid: TimeGrid,
+                     freq_given: bool) -> None:
     """Refuse a grid too large for the rows it holds, naming the series and its outlying ds (the row on
     the smaller side of its largest jump). ``kt``: ticks of the kept rows, grouped by series and sorted."""
     limit = _SLOTS_PER_ROW * counts + _SLOTS_EXTRA
@@ -571,6 +588,8 @@ def _check_grid_size(report: ValidationReport, ids: np.ndarray, kt: np.ndarray, 
     total_ok = int(span.sum()) <= _SLOTS_PER_ROW * int(counts.sum()) + _TOTAL_EXTRA
     if (excess <= 0).all() and total_ok:
         return
+    if freq_given:  # weekly data on an hourly grid is too large too: name the freq, not an outlier
+        _check_coarser(report, kc, kt, ds, grid.freq)
     code = int(np.argmax(excess)) if (excess > 0).any() else int(np.argmax(span))
     lo, hi = int(np.r_[0, np.cumsum(counts)][code]), int(np.r_[0, np.cumsum(counts)][code + 1])
     rows = kt[lo:hi]  # [count] sorted ticks of the series

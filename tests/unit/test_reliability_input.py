@@ -359,7 +359,7 @@ def test_freq_strings_that_crash_the_grid_are_config_errors(freq):
 
 def test_a_date_as_of_on_integer_ds_names_both_kinds(tmp_path):
     path = _write(_int_frame(np.arange(50)), tmp_path / "int.parquet")
-    with pytest.raises(DataValidationError, match=r"as_of=2026-11-16 .* is a date but ds holds integer steps"):
+    with pytest.raises(DataValidationError, match=r"as_of=2026-11-16 is a date but ds holds integer steps"):
         _ingest(path, as_of="2026-11-16")
 
 
