@@ -593,6 +593,10 @@ def _check_grid_size(report: ValidationReport, ids: np.ndarray, kc: np.ndarray, 
     code = int(np.argmax(excess)) if (excess > 0).any() else int(np.argmax(span))
     lo, hi = int(np.r_[0, np.cumsum(counts)][code]), int(np.r_[0, np.cumsum(counts)][code + 1])
     rows = kt[lo:hi]  # [count] sorted ticks of the series
+    if len(rows) < 2:  # too many series for the panel's rows, none with an outlier of its own
+        report.add("*", "grid_too_large", int(span.sum()), f"{int(span.sum())} slots of freq {grid.freq} for "
+                   f"{int(counts.sum())} rows", "error")
+        report.raise_if_errors()
     jumps = np.diff(rows)
     j = int(np.argmax(jumps)) if len(jumps) else 0
     before, after = j + 1, len(rows) - j - 1  # rows on each side of the largest jump

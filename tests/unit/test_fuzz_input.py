@@ -267,7 +267,7 @@ def _layout(draw, table: pa.Table, notes: list[str]) -> tuple[dict, bool]:
     if layout == "drift" and len(files) > 1:
         last = sorted(files)[-1]
         t = files[last]
-        if "y" in t.column_names:
+        if t.column_names.count("y") == 1:
             files[last] = draw(st.sampled_from([
                 t.rename_columns([("value" if c == "y" else c) for c in t.column_names]),
                 t.set_column(t.column_names.index("y"), "y", pa.array([str(v) for v in t.column("y").to_pylist()])),
