@@ -111,7 +111,9 @@ def _id_codes(col: pa.ChunkedArray, report: ValidationReport) -> tuple[np.ndarra
     code_type = np.int16 if len(order) < 2**15 else np.int32 if len(order) < 2**31 else np.int64
     rank = np.empty(len(order), code_type)
     rank[order] = np.arange(len(order), dtype=code_type)
-    if remap is not None:
+    if remap is not None and len(rank) == 0:  # every id is null (a group of only null-id rows)
+        rank = np.full(len(remap), -1, code_type)
+    elif remap is not None:
         rank = np.where(remap >= 0, rank[np.maximum(remap, 0)], -1).astype(code_type)
     codes = rank[raw]  # [n_rows]
     if has_nulls:

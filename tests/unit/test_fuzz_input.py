@@ -259,7 +259,7 @@ def _layout(draw, table: pa.Table, notes: list[str]) -> tuple[dict, bool]:
     if layout == "hive" and "unique_id" in table.column_names and pa.types.is_string(table.schema.field("unique_id").type):
         files = {}
         ids = table.column("unique_id").to_pylist()
-        for uid in sorted({i for i in ids if i is not None and "/" not in i and "=" not in i and i not in ("", ".", "..")
+        for uid in sorted({i for i in ids if i is not None and not set(i) & {"/", "=", "\x00"} and i not in ("", ".", "..")
                            and not i.startswith((".", "_"))}):
             mask = pa.array([i == uid for i in ids])
             files[f"unique_id={uid}/part-0.parquet"] = table.filter(mask).drop_columns(["unique_id"])

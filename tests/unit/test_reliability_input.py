@@ -455,3 +455,23 @@ def test_an_intact_bundle_still_loads(saved_bundle, tiny_trained, hourly_panel):
     a, _ = load_bundle(saved_bundle).forecaster.forecast_future(hourly_panel)
     b, _ = tiny_trained.forecaster.forecast_future(hourly_panel)
     assert a.equals(b)
+
+
+# --------------------------------------------------------------------------- found by the fuzz test
+
+
+def test_a_group_holding_only_null_id_rows_is_reported_not_a_crash(tmp_path):
+    """Null-id rows go to group 0; when no series hashes there, its id column is a dictionary with no
+    used entry, and the code remap indexed an empty array (IndexError)."""
+    from rnn_model.partitions import split_table
+
+    n = 40
+    ids = pa.array(["s0"] * n + [None])
+    table = pa.table({"unique_id": ids, "ds": pa.array(list(range(n)) + [n]), "y": [float(i % 7) for i in range(n + 1)]})
+    table = read_long_table(_write(table, tmp_path / "nulls.parquet"), DataConfig())
+    config = ForecastConfig().replace(window={"horizon": 2, "input_size": 4})
+    groups = split_table(table, "unique_id", 3)
+    assert any(t.column("unique_id").null_count == t.num_rows for _, t in groups)  # the group of nulls alone
+    kept, report, _ = combine_outcomes([validate_partition(k, t, config, purpose="predict") for k, t in groups])
+    assert [o.panel.ids.tolist() for o in kept] == [["s0"]]
+    assert [p.count for p in report.problems if p.problem == "null_id"] == [1]
