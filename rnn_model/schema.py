@@ -91,7 +91,7 @@ class ValidationReport:
             by_problem.setdefault(p.problem, []).append(p)
         parts = []
         for name, items in by_problem.items():
-            ids = [p.unique_id for p in items]
+            ids = [_shown_id(p.unique_id) for p in items]
             shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
             fix = PROBLEMS[name][1]
             if name == "no_series_left":  # say how to keep series, for each reason they were dropped
@@ -131,6 +131,14 @@ def escape_markdown(text: object, limit: int = 200) -> str:
     value = " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
     value = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in value)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+
+
+def _shown_id(uid: str, limit: int = 60) -> str:
+    """An id as the one-line error message shows it: quoted and escaped when empty, too long, or holding
+    a newline or another unprintable character (ids come from the user's data)."""
+    if uid and uid.isprintable() and len(uid) <= limit:
+        return uid
+    return repr(uid[:limit]) + ("..." if len(uid) > limit else "")
 
 
 def action_for(policy: str) -> str:

@@ -475,3 +475,12 @@ def test_a_group_holding_only_null_id_rows_is_reported_not_a_crash(tmp_path):
     kept, report, _ = combine_outcomes([validate_partition(k, t, config, purpose="predict") for k, t in groups])
     assert [o.panel.ids.tolist() for o in kept] == [["s0"]]
     assert [p.count for p in report.problems if p.problem == "null_id"] == [1]
+
+
+def test_ids_with_newlines_keep_the_error_message_on_one_line():
+    """Found by the fuzz test: an id holding a newline split the error message over lines."""
+    df = pd.DataFrame({"unique_id": ["a\nb"] * 3 + [""] * 3, "ds": pd.to_datetime(["2026-01-01"] * 2 + ["2026-01-02"]) .tolist() * 2,
+                       "y": [1.0, 2.0, 3.0] * 2})
+    with pytest.raises(DataValidationError, match=r"duplicate in '', 'a\\nb'") as info:
+        panel_from_frame(df, DataConfig(freq="D"))
+    _one_line_error(info.value)
