@@ -1,13 +1,16 @@
 """``rnn-forecast``: run the flows by hand. Exit 0 on success, 2 on bad input or configuration (one
-line, no traceback unless --debug), 1 on any other failure."""
+line, no traceback unless --debug), 1 on any other failure, 130 on Ctrl-C and 143 on SIGTERM (after
+stopping the temporary Prefect server)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -17,6 +20,7 @@ _ENV_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "rnn_model",  # the library's few log lines (e.g. waiting for the store lock)
 }
 
 _MODEL_OPTS = {  # option -> (section, field, type)
@@ -55,6 +59,8 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
                    "or s3://bucket/panel/ (default: the embedded sample panel)")
     p.add_argument("--store", default="store", help="output store directory (default: ./store)")
     p.add_argument("--model-name", default="default", help="model name in the registry (default: default)")
+    p.add_argument("--lock-timeout", type=float, metavar="SECONDS",
+                   help="wait at most SECONDS for another run's store lock, saying who holds it (default: 600)")
     p.add_argument("--as-of", help="use data with ds <= AS_OF and label outputs with it (default: now)")
     p.add_argument("--freq", help="pandas frequency alias (h, D, W, MS, ...); inferred when omitted")
     p.add_argument("--id-col", help="series id column (default: unique_id)")
@@ -197,13 +203,15 @@ def _run(args: argparse.Namespace) -> None:
     _check_as_of(args.as_of)
     check_data_path(args.data)
     _check_scale_options(args)
+    _check_store_options(args)
     if not args.debug:
         _hide_user_error_tracebacks()
-    from flows.runners import heartbeats_off_on_temporary_api, reachable_api, with_task_runner
+    from flows.runners import heartbeats_off_on_temporary_api, reachable_api, temporary_api, with_task_runner
 
     common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name,
                   partitions=args.partitions, task_runner=args.task_runner, dask_address=args.dask_address)
-    with heartbeats_off_on_temporary_api(), reachable_api(args.task_runner):
+    with _lock_timeout(args.lock_timeout), heartbeats_off_on_temporary_api(), temporary_api(), \
+            reachable_api(args.task_runner):
         if args.command == "run":
             from flows.pipeline import pipeline
 
@@ -239,6 +247,57 @@ def _check_scale_options(args: argparse.Namespace) -> None:
     if not 1 <= args.partitions <= 4096:
         raise ConfigError(f"partitions={args.partitions} is invalid: must be an integer between 1 and 4096")
     check_task_runner(args.task_runner, args.dask_address)  # ConfigError naming the fix
+
+
+def _check_store_options(args: argparse.Namespace) -> None:
+    """Refused before Prefect starts: an empty --store (it would write into the current directory), a
+    negative or non-finite --lock-timeout."""
+    from rnn_model.errors import ConfigError
+    from rnn_model.registry import check_store
+
+    check_store(args.store)
+    if args.lock_timeout is not None and not 0 <= args.lock_timeout < float("inf"):
+        raise ConfigError(f"--lock-timeout {args.lock_timeout} is invalid: must be a number of seconds >= 0")
+
+
+@contextmanager
+def _lock_timeout(seconds: float | None) -> Iterator[None]:
+    """--lock-timeout reaches the flows' store lock through the environment (also a deployment's)."""
+    from rnn_model.registry import LOCK_TIMEOUT_ENV
+
+    previous = os.environ.get(LOCK_TIMEOUT_ENV)
+    if seconds is not None:
+        os.environ[LOCK_TIMEOUT_ENV] = str(seconds)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(LOCK_TIMEOUT_ENV, None)
+        else:
+            os.environ[LOCK_TIMEOUT_ENV] = previous
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt: the stack unwinds, so the flow run is
+    marked crashed and the temporary Prefect server is stopped instead of orphaned."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding is not interrupted again
+    raise _Terminated()
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_as_of(as_of: str | None) -> None:
@@ -293,10 +352,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     try:
-        _run(args)
+        with _sigterm_unwinds():
+            _run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("terminated (SIGTERM); the store keeps its last complete state", file=sys.stderr)
+        return 143
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, or the traceback with --debug
         if args.debug:
             raise

@@ -11,19 +11,26 @@ runner other than the one it runs on calls itself once more, as a subflow, on th
 
 ``prefect-dask`` is an optional extra (``pip install 'rnn-forecast-pipeline[dask]'``); it is imported only
 when ``dask`` is asked for.
+
+Without a configured ``PREFECT_API_URL`` Prefect runs flows against a temporary local server (a uvicorn
+child process). :func:`temporary_api` starts it under a watchdog, so it never outlives this process, not
+even a SIGKILL of it, and sends its output to a log file instead of the user's terminal.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Literal, Optional
 
 from rnn_model.errors import ConfigError
 
 __all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster",
-           "heartbeats_off_on_temporary_api"]
+           "heartbeats_off_on_temporary_api", "temporary_api", "SERVER_LOG"]
 
 TaskRunnerName = Literal["thread", "dask"]
 
@@ -147,3 +154,140 @@ def heartbeats_off_on_temporary_api() -> Iterator[None]:
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+# --------------------------------------------------------------------------- the temporary local server
+
+SERVER_LOG = "temporary-server.log"  # under PREFECT_HOME: the temporary server's stdout and stderr
+_LOG_ROTATE_BYTES = 5_000_000
+
+# Runs beside the temporary server, as a child of this process: when this process is gone (its parent
+# pid changes, also after a SIGKILL, which no handler sees), it stops the server (SIGTERM, then SIGKILL
+# after 5 s). It exits by itself as soon as the server has. A tiny interpreter (-I -S): no imports.
+_WATCHDOG = r"""
+import os, signal, sys, time
+parent, server = int(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the CLI handles it
+
+def ident(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            rest = fh.read().rsplit(")", 1)[1].split()
+        return None if rest[0] in "ZX" else rest[19]  # state, start time (a reused pid differs)
+    except OSError:
+        return None
+    except IndexError:
+        return "?"
+
+def alive(pid, start):
+    if start is not None and os.path.isdir("/proc/self"):
+        return ident(pid) == start
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+start = ident(server)
+while alive(server, start):
+    if os.getppid() != parent:
+        os.kill(server, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while alive(server, start) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(server, start):
+            os.kill(server, signal.SIGKILL)
+        break
+    time.sleep(0.2)
+"""
+
+
+def _server_log() -> Path:
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(PREFECT_HOME.value()).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / SERVER_LOG
+    if log.exists() and log.stat().st_size > _LOG_ROTATE_BYTES:
+        os.replace(log, log.with_suffix(".log.1"))
+    return log
+
+
+@contextmanager
+def _stdio_to(path: Path) -> Iterator[None]:
+    """File descriptors 1 and 2 point at ``path`` for the duration (children spawned then inherit it)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    saved = [os.dup(1), os.dup(2)]
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (log, *saved):
+            os.close(fd)
+
+
+def _guarded_server_class():
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class GuardedServer(SubprocessASGIServer):
+        """Prefect's temporary server, spawned with its output in a log file and a watchdog beside it.
+
+        Prefect's stop() at exit (atexit) SIGTERMs it while it may be flushing task-run events; Prefect
+        then logs the cancelled flush with a CancelledError traceback (prefect 3.9.1,
+        ``server/services/task_run_recorder.py``), which followed the CLI's last line now and then.
+        """
+
+        watchdog: Optional[subprocess.Popen] = None
+
+        def _run_uvicorn_command(self):  # called by start(), also when a port was taken and it retries
+            with _stdio_to(_server_log()):
+                process = super()._run_uvicorn_command()
+            self._stop_watchdog()
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(process.pid)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return process
+
+        def _stop_watchdog(self) -> None:
+            if self.watchdog is not None:
+                self.watchdog.kill()
+                self.watchdog.wait()
+                self.watchdog = None
+
+        def stop(self) -> None:
+            super().stop()
+            self._stop_watchdog()
+
+    return GuardedServer
+
+
+@contextmanager
+def temporary_api() -> Iterator[None]:
+    """Without a configured ``PREFECT_API_URL``: start Prefect's temporary server now, in this thread,
+    guarded (see ``GuardedServer``), as the instance every Prefect client of this process uses, and stop
+    it on the way out (also when a SIGTERM handler unwinds the stack). A no-op with a configured API."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    existing = SubprocessASGIServer._instances.get(None)
+    if existing is not None and existing.running:  # someone already runs one in this process: theirs
+        yield
+        return
+    SubprocessASGIServer._instances.pop(None, None)
+    server = _guarded_server_class()()  # registers itself as the default instance (port None)
+    try:
+        server.start()
+        yield
+    finally:
+        server.stop()

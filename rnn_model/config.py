@@ -63,7 +63,8 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 def check_name(name: str, value: Any) -> None:
     """Names that become path components (model names) must not escape the store."""
-    if not isinstance(value, str) or not _NAME_RE.match(value) or ".." in value:
+    # fullmatch: with match, '$' also matches before a trailing newline ('evil\n' would pass)
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value) or ".." in value:
         _fail(name, value, "must be 1-128 characters of letters, digits, '_', '-', '.', without '..' or '/'")
 
 

@@ -12,17 +12,23 @@ across the replicas (``batch_size / replicas`` each), and gradients are all-redu
 
 A multi-worker strategy must be created before TensorFlow initialises its runtime in the process (before
 any tensor exists), so :func:`get_strategy` builds it once per process and caches it; the train flow asks
-for it first thing.
+for it first thing. Creating it waits for every worker in TF_CONFIG; TensorFlow's own wait has no end (a
+worker that never comes up held the store lock for ever), so the registration of the other workers is bounded by
+``RNN_FORECAST_CLUSTER_TIMEOUT`` seconds (default 300), and SIGTERM ends the process during the wait.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from .errors import ConfigError
 
-__all__ = ["get_strategy", "is_chief", "writes_results", "replicas"]
+__all__ = ["get_strategy", "is_chief", "writes_results", "replicas", "cluster_timeout_s", "CLUSTER_TIMEOUT_ENV"]
+
+CLUSTER_TIMEOUT_ENV = "RNN_FORECAST_CLUSTER_TIMEOUT"
+_DEFAULT_CLUSTER_TIMEOUT_S = 300
 
 _CACHE: dict[str, object] = {}
 
@@ -47,14 +53,67 @@ def get_strategy(name: str):
                 "this worker's index); see docs/scaling.md, or use strategy='mirrored' on one machine"
             )
         try:
-            json.loads(raw)
+            spec = json.loads(raw)
         except ValueError as exc:
             raise ConfigError(f"TF_CONFIG is not valid JSON ({exc})") from None
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy(spec, cluster_timeout_s())
     else:
         raise ConfigError(f"strategy={name!r} is invalid: must be one of default, mirrored, multi_worker")
     _CACHE[name] = strategy
     return strategy
+
+
+def cluster_timeout_s() -> int:
+    """Seconds to wait for the multi_worker cluster: ``$RNN_FORECAST_CLUSTER_TIMEOUT``, else 300."""
+    raw = os.environ.get(CLUSTER_TIMEOUT_ENV) or str(_DEFAULT_CLUSTER_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise ConfigError(f"{CLUSTER_TIMEOUT_ENV}={raw!r} is invalid: must be a number of seconds >= 1")
+    return int(math.ceil(value))
+
+
+def _multi_worker_strategy(spec: dict, timeout_s: int):
+    """MultiWorkerMirroredStrategy, waiting at most ``timeout_s`` for the other workers to register.
+
+    TensorFlow configures its coordination service with no register deadline (it waits for ever) unless
+    one is configured first, which is done here with the same jobs and leader TensorFlow would choose.
+    The wait is a C++ call holding the GIL, so no Python signal handler runs meanwhile: SIGTERM gets its
+    default action (the process ends; the store lock is an flock and dies with it) until it returns.
+    """
+    import signal
+
+    import tensorflow as tf
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.distribute.cluster_resolver import TFConfigClusterResolver
+    from tensorflow.python.eager import context
+
+    cluster = TFConfigClusterResolver().cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+            for job in ("chief", "worker") if job in cluster.jobs]
+    if context.context().coordination_service is None and jobs:
+        context.context().configure_coordination_service(
+            service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
+            coordinated_jobs=jobs, cluster_register_timeout_in_ms=timeout_s * 1000)
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, RuntimeError) as exc:
+        workers = ", ".join(spec.get("cluster", {}).get("worker", [])) or "none listed"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"multi_worker: the cluster in TF_CONFIG was not complete within {timeout_s} s (workers: {workers}; "
+            f"{first}); start every worker, check the addresses, or raise {CLUSTER_TIMEOUT_ENV}"
+        ) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def replicas(strategy) -> int:

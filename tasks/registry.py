@@ -76,7 +76,7 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
 def rollback(store: str, model_name: str, version: str) -> str:
     registry = ModelRegistry(store, model_name)
     registry.load(version)  # refuse to point the champion at a bundle that does not load
-    previous = registry.champion()
+    previous = registry.previous_champion()  # never raises: a rollback is how a broken pointer is mended
     registry.set_champion(version, f"rollback from {previous}")
     create_markdown_artifact(f"### Rollback\n\nChampion set to `{version}` (was `{previous}`).",
                              key=artifact_key(model_name, "promotion"), description="Promotion decision")
