@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ __all__ = [
     "atomic_directory",
     "atomic_write_parquet_set",
     "read_json",
+    "apply_umask",
+    "fsync_dir",
 ]
 
 
@@ -241,15 +244,59 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only be read by setting it, which
+    would race with other threads creating files): ``/proc/self/status`` on Linux, else the set-and-restore."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike) -> None:
+    """Give a ``tempfile`` file (0600) or directory (0700) the mode ``open``/``mkdir`` would have given
+    it (0666/0777 less the umask), so readers under other accounts can read what is renamed into place."""
+    full = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, full & ~_umask())
+
+
+def _refuse_special(final: Path, want_dir: bool = False) -> None:
+    """Atomic replacement would turn a device node, FIFO, socket or symlink into a plain file (as root,
+    ``/dev/null`` too): only regular files (or, for sets of files, real directories) are replaced."""
+    try:
+        mode = os.lstat(final).st_mode
+    except FileNotFoundError:
+        return
+    if (stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode)):
+        return
+    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    wanted = "a directory" if want_dir else "a regular file"
+    raise StoreError(f"refusing to replace {final}: it is {kind}, not {wanted}; write to a new path or to {wanted}")
+
+
+_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+          stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a directory",
+          stat.S_IFREG: "a regular file"}
+
+
 @contextmanager
 def _temp_path(final: Path) -> Iterator[Path]:
+    _refuse_special(final)  # before any work; checked again just before the rename
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        apply_umask(tmp_path)
         yield tmp_path
         _fsync(tmp_path)
+        _refuse_special(final)
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
     finally:
@@ -262,7 +309,7 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | os.PathLike) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -271,6 +318,9 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+fsync_dir = _fsync_dir  # public: the registry makes its renames durable with it
 
 
 def _store_error(path: Path, exc: OSError) -> StoreError:
@@ -318,6 +368,7 @@ def atomic_directory(final: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        apply_umask(tmp)
     except OSError as exc:
         raise _store_error(final, exc) from exc
     try:
@@ -416,13 +467,16 @@ def atomic_write_parquet_set(tables: dict[str, pa.Table], directory: str | os.Pa
     final = Path(directory)
     tmp = None
     try:
+        _refuse_special(final, want_dir=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         _recover(final)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        apply_umask(tmp)
         for name, table in tables.items():
             with _temp_path(tmp / name) as part:
                 pq.write_table(table, part)
         _fsync_dir(tmp)
+        _refuse_special(final, want_dir=True)
         _swap_into_place(tmp, final, exchange)
         _fsync_dir(final.parent)
     except OSError as exc:
