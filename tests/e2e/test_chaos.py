@@ -1,0 +1,158 @@
+"""Chaos (issue 13): SIGKILL and SIGTERM at random moments, also during register, promote and write.
+
+After each kill: no process of the killed run is left (the temporary Prefect server and its watchdog
+included), the store is consistent (a champion that loads, complete versions, complete partitions), the
+next run leaves no ``.incoming-*``, and the final state has no duplicated or missing rows.
+
+CI runs 30 kills of a store-writing loop (real registry and output code, no TensorFlow) and 3 kills of
+real ``rnn-forecast run`` processes; ``RNN_CHAOS_CLI_RUNS=N`` kills N CLI runs instead (see
+docs/reliability.md for a recorded long run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from rnn_model.registry import ModelRegistry
+from rnn_model.sample import make_sample_panel
+
+ROOT = Path(__file__).resolve().parents[2]
+EXE = Path(sys.executable).with_name("rnn-forecast")
+N_SERIES, HORIZON = 5, 6
+
+LOOP = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, pandas as pd
+    from pathlib import Path
+    from rnn_model.outputs import write_predictions
+    from rnn_model.registry import ModelRegistry, store_lock
+
+    store = sys.argv[1]
+    frame = pd.DataFrame({
+        "unique_id": np.repeat([f"s{i}" for i in range({n})], {h}),
+        "ds": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.tile(np.arange({h}), {n}), "h"),
+        "horizon_step": np.tile(np.arange(1, {h} + 1), {n}).astype(np.int32),
+        "y_hat": 1.0, "model_version": "v", "as_of": "2026-01-01",
+        "created_at": pd.Timestamp("2026-01-01", tz="UTC")})
+
+    def bundle(tmp):
+        for name in ("model.keras", "scaler.parquet", "config.json", "metrics.json", "meta.json"):
+            (Path(tmp) / name).write_bytes(b"x" * 200_000)
+        (Path(tmp) / "decision.json").write_text('{"promoted": false, "status": "pending"}')
+
+    print("ready", flush=True)
+    while True:
+        with store_lock(store):
+            reg = ModelRegistry(store, "default")
+            version = reg.register(bundle)
+            reg.set_champion(version, "chaos")
+            reg.record_decision(version, {"promoted": True})
+            write_predictions(frame.assign(model_version=version), store, "2026-01-01")
+    """
+).replace("{n}", str(N_SERIES)).replace("{h}", str(HORIZON))
+
+
+def _check_store(store: Path, bundle_files=("model.keras", "meta.json", "decision.json"),
+                 label: str = "2026-01-01") -> None:
+    """Consistent: the pointer names a complete version, every version is complete, the partition has
+    every (series, step) exactly once."""
+    registry = ModelRegistry(store, "default")
+    champion = registry.champion()  # a RegistryError here is an inconsistent store
+    for version in registry.versions():
+        for name in bundle_files:
+            assert (registry.root / version / name).is_file(), (version, name)
+    if champion is not None:
+        assert champion in registry.versions()
+    partition = store / "predictions" / f"as_of={label}"
+    if partition.exists():
+        parts = sorted(partition.iterdir())
+        assert [p.name for p in parts] == ["part-0.parquet"]
+        frame = pq.read_table(parts[0]).to_pandas()
+        assert not frame.duplicated(["unique_id", "ds"]).any()
+        assert len(frame) == frame["unique_id"].nunique() * frame["horizon_step"].nunique()
+
+
+def _incoming(store: Path) -> list[Path]:
+    return list((store / "models").glob("*/.incoming-*"))
+
+
+def test_store_stays_consistent_under_30_random_kills_during_register_promote_write(tmp_path):
+    rng = random.Random(13)
+    store = tmp_path / "store"
+    kills = {"SIGKILL": 0, "SIGTERM": 0}
+    for _ in range(30):
+        child = subprocess.Popen([sys.executable, "-c", LOOP, str(store)], cwd=ROOT, stdout=subprocess.PIPE)
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.0, 0.4))
+        sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
+        child.send_signal(sig)
+        child.wait(timeout=30)
+        kills[sig.name] += 1
+        _check_store(store)
+    with subprocess.Popen([sys.executable, "-c", LOOP, str(store)], cwd=ROOT, stdout=subprocess.PIPE) as last:
+        assert last.stdout.readline().strip() == b"ready"
+        time.sleep(1.0)  # at least one full iteration: register cleans what the killed ones left
+        last.kill()
+    _check_store(store)
+    assert kills["SIGKILL"] and kills["SIGTERM"]
+
+
+def _cli_env(tmp_path: Path) -> dict:
+    home = tmp_path / "prefect-home"
+    home.mkdir(exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**clean, "PREFECT_HOME": str(home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+            "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return []
+        time.sleep(0.2)
+    return alive
+
+
+def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_store(tmp_path):
+    runs = int(os.environ.get("RNN_CHAOS_CLI_RUNS", "3"))
+    rng = random.Random(25)
+    data = tmp_path / "data.parquet"
+    make_sample_panel(n_series=N_SERIES, length=24 * 14, seed=3).to_parquet(data)
+    store = tmp_path / "store"
+    env = _cli_env(tmp_path)
+    args = [str(EXE), "run", "--data", str(data), "--store", str(store), "--as-of", "2026-01-15",
+            "--horizon", str(HORIZON), "--input-size", "24", "--epochs", "1", "--units", "8", "--members", "1",
+            "--force-promote"]
+    for _ in range(runs):
+        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 25.0))
+        family = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
+        proc.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM]))
+        proc.wait(timeout=60)
+        assert _wait_gone(family) == [], "processes of the killed run were left"
+        _check_store(store, bundle_files=("model.keras", "config.json", "meta.json", "decision.json"),
+                     label="2026-01-15")
+    done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_store(store, bundle_files=("model.keras", "config.json", "meta.json", "decision.json"),
+                     label="2026-01-15")
+    assert _incoming(store) == []
+    frame = pq.read_table(store / "predictions" / "as_of=2026-01-15" / "part-0.parquet").to_pandas()
+    assert len(frame) == N_SERIES * HORIZON and not frame.duplicated(["unique_id", "ds"]).any()
+    assert json.loads((store / "models" / "default" / "champion").read_text())["version"]
