@@ -14,7 +14,8 @@ A multi-worker strategy must be created before TensorFlow initialises its runtim
 any tensor exists), so :func:`get_strategy` builds it once per process and caches it; the train flow asks
 for it first thing. Creating it waits for every worker in TF_CONFIG; TensorFlow's own wait has no end (a
 worker that never comes up held the store lock for ever), so the registration of the other workers is bounded by
-``RNN_FORECAST_CLUSTER_TIMEOUT`` seconds (default 300), and SIGTERM ends the process during the wait.
+``RNN_FORECAST_CLUSTER_TIMEOUT`` seconds (default 300), the leader's wait included (registration is a
+barrier), and every worker gets a ConfigError naming the workers.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def _multi_worker_strategy(spec: dict, timeout_s: int):
 
     TensorFlow configures its coordination service with no register deadline (it waits for ever) unless
     one is configured first, which is done here with the same jobs and leader TensorFlow would choose.
-    The wait is a C++ call holding the GIL, so no Python signal handler runs meanwhile: SIGTERM gets its
-    default action (the process ends; the store lock is an flock and dies with it) until it returns.
+    The wait is a C++ call holding the GIL, so no Python code runs meanwhile (no signal handler, no other
+    thread). Called from the main thread, SIGTERM gets its default action meanwhile (the process ends; the
+    store lock is an flock and dies with it); from another thread, it takes effect when the wait ends.
     """
     import signal
 
@@ -98,6 +100,9 @@ def _multi_worker_strategy(spec: dict, timeout_s: int):
         context.context().configure_coordination_service(
             service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
             coordinated_jobs=jobs, cluster_register_timeout_in_ms=timeout_s * 1000)
+        # Registration as a barrier: the leader's own registration then waits (at most the deadline) for
+        # every worker, instead of passing at once into WaitForAllTasks, whose barrier lasts an hour.
+        context.context()._coordination_service_config.cluster_register_with_barrier = True
     try:
         previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except ValueError:  # not the main thread

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -85,6 +89,36 @@ class Background:
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pids: list[int], timeout: float = 20.0) -> list[int]:
+    """Those of ``pids`` still running (not zombies) after waiting up to ``timeout`` for them to end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def _lock_is_held(store: Path) -> bool:
+    try:
+        fd = os.open(store / ".lock", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases it at once when this test took it
+
+
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory) -> Path:
     """3 hourly series, 2026-01-01 .. 2026-01-14 23:00."""
@@ -104,6 +138,12 @@ def slow_runs(env, panel, tmp_path_factory) -> dict[str, Background]:
         "run": Background(env, root / "run", "run", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14",
                           *TINY),
         "not-parquet": Background(env, root / "not-parquet", "predict", "--data", str(bad), "--store", "store"),
+        # item 13.3: the leader of a two-worker cluster whose peer never comes up
+        "multi-worker-peer-down": Background(
+            {**env, "TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]},
+                                             "task": {"type": "worker", "index": 0}}),
+             "RNN_FORECAST_CLUSTER_TIMEOUT": "3"},
+            root / "multi-worker", "train", "--data", str(panel), "--store", "store", "--strategy", "multi_worker", *TINY),
         # the first of two identical train runs each (the second starts when the first is done)
         **{name: Background(env, root / name, *identical_train(panel, *extra), "--force-promote")
            for name, extra in IDENTICAL.items()},
@@ -190,6 +230,11 @@ def test_run_trains_predicts_and_reports(slow_runs):
     assert set(rows) == {"challenger", "naive", "seasonal_naive"}, out.stdout
     assert all(len(values) == 4 and all(float(v) >= 0 for v in values) for values in rows.values())
 
+    # item 13.25: the temporary server's output (its shutdown tracebacks included) goes to its own log
+    server_log = run.cwd / ".prefect" / "temporary-server.log"
+    assert server_log.is_file()
+    assert "uvicorn" not in out.stderr.lower() and "task_run_recorder" not in out.stderr
+
     table = pq.read_table(store / "predictions" / "as_of=2026-01-14" / "part-0.parquet")
     assert table.num_rows == 36 and set(table.column("as_of").to_pylist()) == {"2026-01-14"}
     assert (store / "models" / "default" / "v0001" / "model.keras").is_file()
@@ -239,3 +284,58 @@ def test_identical_train_runs_after_a_refit_are_not_comparable(env, slow_runs, p
     assert decision["evidence"]["fair_windows"] == 0
     assert decision["evidence"]["champion_trained_through"] == champion_meta["trained_through"]
     assert json.loads((models / "champion").read_text())["version"] == "v0001"
+
+
+# --------------------------------------------------------------------------- issue 13 through the real CLI
+
+def test_an_empty_store_is_refused_at_once_and_nothing_is_written_here(env, tmp_path, panel):
+    """Item 14: --store '' wrote .lock and predictions/ into the current directory."""
+    out = cli(env, tmp_path, "predict", "--data", str(panel), "--store", "")
+    _assert_one_line_error(out, "store='' is invalid: pass a directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multi_worker_with_a_peer_down_ends_with_a_clear_error(slow_runs):
+    """Item 13.3: the leader of a cluster whose peer never came up was alive at 618 s, holding the lock."""
+    run = slow_runs["multi-worker-peer-down"]
+    started = time.monotonic()
+    out = run.result(timeout=240)
+    _assert_one_line_error(out, "multi_worker: the cluster in TF_CONFIG was not complete within 3 s")
+    assert time.monotonic() - started < 200
+    assert not _lock_is_held(run.cwd / "store")
+    assert _alive([p.pid for p in psutil.process_iter() if _in_group(p, run.proc.pid)]) == []
+
+
+def _in_group(proc: psutil.Process, group: int) -> bool:
+    try:
+        return os.getpgid(proc.pid) == group
+    except ProcessLookupError:
+        return False
+
+
+def test_a_waiting_run_names_the_lock_holder_and_sigterm_leaves_no_process(env, panel, tmp_path):
+    """Items 5 and 4: a second run said nothing for 600 s; a SIGTERMed run orphaned its Prefect server."""
+    store = tmp_path / "store"
+    long = ["--horizon", "12", "--input-size", "24", "--steps", "1000000", "--units", "8", "--seed", "1"]
+    first = Background(env, tmp_path / "first", "run", "--data", str(panel), "--store", str(store), *long)
+    try:
+        deadline = time.monotonic() + 240
+        while not _lock_is_held(store):
+            assert first.proc.poll() is None and time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.5)
+        second = Background(env, tmp_path / "second", "train", "--data", str(panel), "--store", str(store),
+                            "--lock-timeout", "2", *TINY).result(timeout=240)
+        line = _assert_one_line_error(second, f"is locked by another run (pid {first.proc.pid} on ")
+        assert "since 20" in line and "raise --lock-timeout" in line
+        family = [c.pid for c in psutil.Process(first.proc.pid).children(recursive=True)]
+        assert family, "the first run started no temporary Prefect server"
+        first.proc.send_signal(signal.SIGTERM)  # the run only: its server must not outlive it
+        out, err = first.proc.communicate(timeout=120)
+        assert first.proc.returncode == 143, err[-3000:]
+        assert "terminated (SIGTERM); the store keeps its last complete state" in err
+        assert _alive(family) == [], "the temporary Prefect server outlived the run"
+        assert not _lock_is_held(store)
+        assert not (store / "models" / "default" / "champion").exists()  # killed while training: nothing promoted
+    finally:
+        if first.proc.returncode is None:
+            first.kill()

@@ -169,6 +169,20 @@ def test_predict_refuses_settings_the_champion_would_ignore(store, corpus, capsy
     assert _snapshot(store) == before
 
 
+def test_run_whose_challenger_stays_out_warns_that_the_champion_ignores_its_settings(store, corpus, capsys):
+    """Item 11, ``run``: its settings were for training; when the challenger is not promoted, the
+    champion forecasts with its own, and the summary says so instead of staying silent."""
+    flags = ["--horizon", "6", "--input-size", str(INPUT_SIZE), "--epochs", "1", "--units", "8", "--seed", "1"]
+    code = main(["run", "--data", str(corpus["unsorted_rows"]), "--store", str(store), "--as-of", AS_OF,
+                 "--margin", "0.99", *flags])  # a margin no challenger can clear: the champion v0001 stays
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "not promoted (champion: v0001)" in out
+    assert f"warning: --horizon 6 but model v0001 has horizon {HORIZON}: forecasting with the model's" in out
+    (part,) = (store / "predictions" / f"as_of={AS_OF}").glob("*.parquet")
+    assert pq.read_table(part).column("horizon_step").to_numpy().max() == HORIZON
+
+
 def test_weekly_data_with_an_hourly_champion_is_an_error(store, tmp_path, capsys):
     """Item 11: weekly data with a daily (here hourly) champion exited 0 with forecasts a step apart."""
     from rnn_model.sample import make_sample_panel
