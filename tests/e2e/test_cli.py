@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import select
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 from rnn_model.sample import make_sample_panel
 
+ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("rnn-forecast")
 if not EXE.exists():  # pragma: no cover - a non-venv install
     EXE = Path(shutil.which("rnn-forecast") or EXE)
@@ -313,29 +315,48 @@ def _in_group(proc: psutil.Process, group: int) -> bool:
         return False
 
 
+HOLD_LOCK = "import sys, time\nfrom rnn_model.registry import store_lock\nwith store_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n"
+
+
+def _read_stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """The run's stderr up to the first line containing ``text`` (the run keeps going)."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            line = proc.stderr.readline()
+            seen.append(line)
+            if text in line:
+                return "".join(seen)
+    pytest.fail(f"{text!r} never appeared on stderr:\n{''.join(seen)[-3000:]}")
+
+
 def test_a_waiting_run_names_the_lock_holder_and_sigterm_leaves_no_process(env, panel, tmp_path):
     """Items 5 and 4: a second run said nothing for 600 s; a SIGTERMed run orphaned its Prefect server."""
     store = tmp_path / "store"
-    long = ["--horizon", "12", "--input-size", "24", "--steps", "1000000", "--units", "8", "--seed", "1"]
-    first = Background(env, tmp_path / "first", "run", "--data", str(panel), "--store", str(store), *long)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    waiting = None
     try:
-        deadline = time.monotonic() + 240
-        while not _lock_is_held(store):
-            assert first.proc.poll() is None and time.monotonic() < deadline, "the first run never took the lock"
-            time.sleep(0.5)
-        second = Background(env, tmp_path / "second", "train", "--data", str(panel), "--store", str(store),
-                            "--lock-timeout", "2", *TINY).result(timeout=240)
-        line = _assert_one_line_error(second, f"is locked by another run (pid {first.proc.pid} on ")
+        assert holder.stdout.readline().strip() == "held"
+        # a run that gives up after 2 s names the holder
+        out = cli(env, tmp_path, "train", "--data", str(panel), "--store", str(store), "--lock-timeout", "2", *TINY)
+        line = _assert_one_line_error(out, f"is locked by another run (pid {holder.pid} on ")
         assert "since 20" in line and "raise --lock-timeout" in line
-        family = [c.pid for c in psutil.Process(first.proc.pid).children(recursive=True)]
-        assert family, "the first run started no temporary Prefect server"
-        first.proc.send_signal(signal.SIGTERM)  # the run only: its server must not outlive it
-        out, err = first.proc.communicate(timeout=120)
-        assert first.proc.returncode == 143, err[-3000:]
+        # a run that waits says so at once, inside its flow run; SIGTERM then ends it and its server
+        waiting = Background(env, tmp_path / "waiting", "train", "--data", str(panel), "--store", str(store), *TINY)
+        said = _read_stderr_until(waiting.proc, f"is locked by another run (pid {holder.pid}", timeout=240)
+        assert "--lock-timeout" in said
+        family = [c.pid for c in psutil.Process(waiting.proc.pid).children(recursive=True)]
+        assert family, "the waiting run started no temporary Prefect server"
+        waiting.proc.send_signal(signal.SIGTERM)  # the run only: its server must not outlive it
+        _, err = waiting.proc.communicate(timeout=120)
+        assert waiting.proc.returncode == 143, err[-3000:]
         assert "terminated (SIGTERM); the store keeps its last complete state" in err
         assert _alive(family) == [], "the temporary Prefect server outlived the run"
-        assert not _lock_is_held(store)
-        assert not (store / "models" / "default" / "champion").exists()  # killed while training: nothing promoted
+        assert not (store / "models").exists() or not any((store / "models").rglob("v*"))
     finally:
-        if first.proc.returncode is None:
-            first.kill()
+        holder.kill()
+        holder.wait()
+        if waiting is not None and waiting.proc.returncode is None:
+            waiting.kill()
+    assert not _lock_is_held(store)
