@@ -290,4 +290,15 @@ def temporary_api() -> Iterator[None]:
         server.start()
         yield
     finally:
+        _drain_prefect_services()
         server.stop()
+
+
+def _drain_prefect_services(timeout_s: float = 5.0) -> None:
+    """Let Prefect's log and event workers deliver what they hold while the temporary server still runs.
+    Without this they tried after it had stopped, at the interpreter's exit, and each CLI run lingered
+    66 s after its last line and then printed ``--- Error logging to API --- All connection attempts
+    failed``."""
+    from prefect._internal.concurrency.services import QueueService
+
+    QueueService.drain_all(timeout=timeout_s, at_exit=False)

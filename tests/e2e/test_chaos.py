@@ -6,7 +6,7 @@ next run leaves no ``.incoming-*``, and the final state has no duplicated or mis
 
 CI runs 30 kills of a store-writing loop (real registry and output code, no TensorFlow) and 3 kills of
 real ``rnn-forecast run`` processes; ``RNN_CHAOS_CLI_RUNS=N`` kills N CLI runs instead (see
-docs/reliability.md for a recorded long run).
+docs/reliability.md for a recorded long run); ``CHAOS_REPORT=FILE`` writes what each kill interrupted.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
-import pytest
 
 from rnn_model.registry import ModelRegistry
 from rnn_model.sample import make_sample_panel
 
+from ._support import EXE, cli_env, still_running
+
 ROOT = Path(__file__).resolve().parents[2]
-EXE = Path(sys.executable).with_name("rnn-forecast")
 N_SERIES, HORIZON = 5, 6
 
 LOOP = textwrap.dedent(
@@ -110,23 +110,14 @@ def test_store_stays_consistent_under_30_random_kills_during_register_promote_wr
     assert kills["SIGKILL"] and kills["SIGTERM"]
 
 
-def _cli_env(tmp_path: Path) -> dict:
-    home = tmp_path / "prefect-home"
-    home.mkdir(exist_ok=True)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return {**clean, "PREFECT_HOME": str(home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "CUDA_VISIBLE_DEVICES": ""}
-
-
-def _wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not alive:
-            return []
-        time.sleep(0.2)
-    return alive
+def _state(store: Path) -> dict:
+    """What a kill may have changed: the versions, the champion, the partition, ``.incoming-*`` left."""
+    registry = ModelRegistry(store, "default")
+    partition = store / "predictions" / "as_of=2026-01-15" / "part-0.parquet"
+    return {"versions": len(registry.versions()) if registry.root.exists() else 0,
+            "champion": registry.champion() if registry.root.exists() else None,
+            "partition": partition.stat().st_mtime_ns if partition.exists() else None,
+            "incoming": len(_incoming(store))}
 
 
 def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_store(tmp_path):
@@ -135,24 +126,35 @@ def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_sto
     data = tmp_path / "data.parquet"
     make_sample_panel(n_series=N_SERIES, length=24 * 14, seed=3).to_parquet(data)
     store = tmp_path / "store"
-    env = _cli_env(tmp_path)
+    env = cli_env(tmp_path / "prefect-home")
     args = [str(EXE), "run", "--data", str(data), "--store", str(store), "--as-of", "2026-01-15",
             "--horizon", str(HORIZON), "--input-size", "24", "--epochs", "1", "--units", "8", "--members", "1",
             "--force-promote"]
+    bundle_files = ("model.keras", "config.json", "meta.json", "decision.json")
+    kills, before, started = [], _state(store), time.monotonic()
     for _ in range(runs):
         proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(2.0, 25.0))
         family = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
-        proc.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM]))
+        sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
+        proc.send_signal(sig)
         proc.wait(timeout=60)
-        assert _wait_gone(family) == [], "processes of the killed run were left"
-        _check_store(store, bundle_files=("model.keras", "config.json", "meta.json", "decision.json"),
-                     label="2026-01-15")
+        left = still_running(family)
+        assert left == [], "processes of the killed run were left"
+        _check_store(store, bundle_files=bundle_files, label="2026-01-15")
+        after = _state(store)
+        kills.append({"signal": sig.name, "exit": proc.returncode, "processes": len(family), "left": len(left),
+                      "registered": after["versions"] > before["versions"],
+                      "promoted": after["champion"] != before["champion"],
+                      "wrote": after["partition"] != before["partition"], "incoming": after["incoming"]})
+        before = after
     done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    _check_store(store, bundle_files=("model.keras", "config.json", "meta.json", "decision.json"),
-                     label="2026-01-15")
+    _check_store(store, bundle_files=bundle_files, label="2026-01-15")
     assert _incoming(store) == []
     frame = pq.read_table(store / "predictions" / "as_of=2026-01-15" / "part-0.parquet").to_pandas()
     assert len(frame) == N_SERIES * HORIZON and not frame.duplicated(["unique_id", "ds"]).any()
     assert json.loads((store / "models" / "default" / "champion").read_text())["version"]
+    if os.environ.get("CHAOS_REPORT"):
+        Path(os.environ["CHAOS_REPORT"]).write_text(json.dumps(
+            {"runs": runs, "seconds": round(time.monotonic() - started, 1), "kills": kills}, indent=1) + "\n")

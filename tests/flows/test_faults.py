@@ -85,6 +85,31 @@ def test_unusable_champion_fails_prediction_clearly_and_retraining_replaces_it(s
         assert ModelRegistry(store, "default").champion() == "v0002"
 
 
+@pytest.mark.parametrize("pointer", ['{"version":"../../.."}', "{", '{"version":"v0099"}'])
+def test_a_corrupt_champion_pointer_never_wedges_the_store(store, data_file, pointer, capsys):
+    """Item 13.1: train exited 2 ("model version '../../..' is invalid") and --rollback-to failed too, so
+    only a hand edit recovered. Now predict says how to mend it, train replaces it, rollback mends it."""
+    pointer_file = store / "models" / "default" / "champion"
+    pointer_file.write_text(pointer)
+    before = _snapshot(store)
+    capsys.readouterr()
+    assert main(["predict", "--data", str(data_file), "--store", str(store), "--as-of", AS_OF]) == 2
+    err = capsys.readouterr().err
+    assert "--rollback-to VERSION (known: v0001)" in err and "Traceback" not in err, err
+    assert _snapshot(store) == before
+
+    rolled_back = store.with_name("rolled-back")
+    shutil.copytree(store, rolled_back)
+    assert main(["train", "--store", str(rolled_back), "--rollback-to", "v0001"]) == 0, capsys.readouterr().err
+    assert ModelRegistry(rolled_back, "default").champion() == "v0001"
+
+    assert main(["train", "--data", str(data_file), "--store", str(store), *TINY]) == 0, capsys.readouterr().err
+    decision = json.loads((store / "models" / "default" / "v0002" / "decision.json").read_text())
+    assert any("champion is unusable" in r for r in decision["reasons"]), decision
+    if decision["promoted"]:
+        assert ModelRegistry(store, "default").champion() == "v0002"
+
+
 def test_read_only_store_is_a_clear_error_and_keeps_predictions(store, data_file, monkeypatch, capsys):
     before = pq.read_table(_partition(store))
 
