@@ -15,6 +15,7 @@ from rnn_model.prediction import check_settings_match
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
 from tasks.evaluation import backtest_group, score_backtest, write_report
+from tasks.outcome import finished, run_name
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
@@ -25,7 +26,7 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["backtest"]
 
 
-@flow(name="backtest", log_prints=True, validate_parameters=True)
+@flow(name="backtest", flow_run_name=run_name("backtest"), log_prints=True, validate_parameters=True)
 def backtest(
     data: DataPath = None,
     store: str = "store",
@@ -39,9 +40,9 @@ def backtest(
     dask_address: Optional[str] = None,
 ) -> dict:
     if not runs_on(task_runner, dask_address):
-        return with_task_runner(backtest, task_runner, dask_address)(
+        return finished("backtest", model_name, with_task_runner(backtest, task_runner, dask_address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
-            n_windows=n_windows, partitions=partitions, task_runner=task_runner, dask_address=dask_address)
+            n_windows=n_windows, partitions=partitions, task_runner=task_runner, dask_address=dask_address))
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")
@@ -55,7 +56,8 @@ def backtest(
     forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     folder = write_report(forecasts, scores, store, run_name)
-    return {"report": folder, "model_version": version, "metrics": scores.overall.reset_index().to_dict("records")}
+    return finished("backtest", model_name, {"report": folder, "model_version": version,
+                                             "metrics": scores.overall.reset_index().to_dict("records")})
 
 
 def check_backtest_windows(results: list, n_windows: int) -> None:

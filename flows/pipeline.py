@@ -11,6 +11,7 @@ from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
+from tasks.outcome import finished, run_name
 from tasks.sample import sample_data_path
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions
@@ -21,7 +22,7 @@ from .train import train_steps
 __all__ = ["pipeline", "backfill"]
 
 
-@flow(name="pipeline", log_prints=True, validate_parameters=True)
+@flow(name="pipeline", flow_run_name=run_name("pipeline"), log_prints=True, validate_parameters=True)
 def pipeline(
     data: DataPath = None,
     store: str = "store",
@@ -40,22 +41,22 @@ def pipeline(
     state changes, a tracking task run), up to seconds on a local SQLite-backed API."""
     with dask_cluster(task_runner, dask_address) as address:
         if not runs_on(task_runner, address):  # a deployment asked for another runner: once more, on it
-            return with_task_runner(pipeline, task_runner, address)(
+            return finished("pipeline", model_name, with_task_runner(pipeline, task_runner, address)(
                 data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-                force_promote=force_promote, partitions=partitions, task_runner=task_runner, dask_address=address)
+                force_promote=force_promote, partitions=partitions, task_runner=task_runner, dask_address=address))
         chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
         with store_lock(store) if chief else nullcontext():
             data = data or sample_data_path(store)  # once for both halves
             trained = train_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
                                   margin=margin, force_promote=force_promote, rollback_to=None, partitions=partitions)
             if not chief:
-                return {"train": trained, "predict": None}
+                return finished("pipeline", model_name, {"train": trained, "predict": None})
             predicted = predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
                                       model_version=None, partitions=partitions)
-            return {"train": trained, "predict": predicted}
+            return finished("pipeline", model_name, {"train": trained, "predict": predicted})
 
 
-@flow(name="backfill", log_prints=True, validate_parameters=True)
+@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True, validate_parameters=True)
 def backfill(
     start: str,
     end: str,
@@ -71,8 +72,8 @@ def backfill(
 ) -> list[dict]:
     """Run ``pipeline`` for each ``as_of`` from ``start`` to ``end`` (every ``every``), oldest first."""
     with dask_cluster(task_runner, dask_address) as address:
-        return [
+        return finished("backfill", model_name, [
             pipeline(data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
                      partitions=partitions, task_runner=task_runner, dask_address=address)
             for as_of in as_of_range(start, end, every)
-        ]
+        ])

@@ -16,6 +16,7 @@ from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
+from tasks.outcome import finished, run_name
 from tasks.prediction import fallback_series, forecast_group, publish_plot, report_fallback, write_partitions
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
@@ -27,7 +28,7 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["predict", "predict_steps"]
 
 
-@flow(name="predict", log_prints=True, validate_parameters=True)
+@flow(name="predict", flow_run_name=run_name("predict"), log_prints=True, validate_parameters=True)
 def predict(
     data: DataPath = None,
     store: str = "store",
@@ -45,11 +46,12 @@ def predict(
     ``seasonal_naive``. ``partitions``: groups of series validated and forecast in parallel on
     ``task_runner`` (``thread``, or ``dask`` at ``dask_address`` / a temporary local cluster)."""
     if not runs_on(task_runner, dask_address):
-        return with_task_runner(predict, task_runner, dask_address)(
+        return finished("predict", model_name, with_task_runner(predict, task_runner, dask_address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
-            partitions=partitions, task_runner=task_runner, dask_address=dask_address)
-    return predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
-                         model_version=model_version, partitions=partitions, strict=True)
+            partitions=partitions, task_runner=task_runner, dask_address=dask_address))
+    return finished("predict", model_name, predict_steps(
+        data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
+        partitions=partitions, strict=True))
 
 
 def predict_steps(

@@ -15,6 +15,7 @@ from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
 from tasks.data import load_table
 from tasks.evaluation import comparable, evaluate_models
+from tasks.outcome import finished, run_name
 from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
 from tasks.training import build_windows, prepare_strategy, refit_model, train_model
@@ -26,7 +27,7 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["train", "train_steps"]
 
 
-@flow(name="train", log_prints=True, validate_parameters=True)
+@flow(name="train", flow_run_name=run_name("train"), log_prints=True, validate_parameters=True)
 def train(
     data: DataPath = None,
     store: str = "store",
@@ -46,12 +47,13 @@ def train(
     on ``task_runner``; the model is one global model, trained in this process (``config.train.strategy``
     spreads it over devices or machines)."""
     if not runs_on(task_runner, dask_address):
-        return with_task_runner(train, task_runner, dask_address)(
+        return finished("train", model_name, with_task_runner(train, task_runner, dask_address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
             force_promote=force_promote, rollback_to=rollback_to, partitions=partitions, task_runner=task_runner,
-            dask_address=dask_address)
-    return train_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-                       force_promote=force_promote, rollback_to=rollback_to, partitions=partitions)
+            dask_address=dask_address))
+    return finished("train", model_name, train_steps(
+        data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
+        force_promote=force_promote, rollback_to=rollback_to, partitions=partitions))
 
 
 def train_steps(
@@ -99,6 +101,7 @@ def train_steps(
             "promoted": promoted,
             "reasons": decision.reasons,
             "champion": version if promoted else champion_version,
+            "champion_before": champion_version,
             "metrics": scores.overall.reset_index().to_dict("records"),
             "model_dir": f"{store}/models/{model_name}/{version}",
         }

@@ -79,6 +79,10 @@ def run_api(coro_fn, *args):
     return asyncio.run(call())
 
 
+async def read_flow_run(client, flow_run_id):
+    return await client.read_flow_run(flow_run_id)
+
+
 async def task_runs_of(client, flow_run_id) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from ._support import artifacts_of_run_tree, run_api
+from ._support import AS_OF, artifacts_of_run_tree, read_flow_run, run_api
 
 EXPECTED = {  # key -> artifact type
     "default-data-quality": "markdown",
@@ -45,3 +45,14 @@ def test_pipeline_run_publishes_its_artifacts(trained):
 
     progress = by_key["default-training-progress"][0].data
     assert float(progress) == 100.0  # training finished
+
+
+def test_a_run_is_named_and_ends_with_its_outcome(trained):
+    """Issue 15.1: the run list shows the flow, model and as_of in the name, the outcome in the state
+    message, and the model and outcome in the tags (a promoted pipeline run here)."""
+    flow_run = run_api(read_flow_run, trained["flow_run_id"])
+    assert flow_run.name == f"pipeline-default-{AS_OF}"
+    rows = trained["result"]["predict"]["rows"]
+    assert flow_run.state.message == (f"train: v0001 promoted to champion (was none); "
+                                      f"predict: wrote {rows} forecasts, model v0001"), flow_run.state.message
+    assert {"model:default", "promoted"} <= set(flow_run.tags) and "kept" not in flow_run.tags

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from flows.predict import predict
 
-from ._support import AS_OF, HORIZON, LAST_INPUT, N_SERIES, prediction_file, sine_frame, small_config
+from ._support import (AS_OF, HORIZON, LAST_INPUT, N_SERIES, prediction_file, read_flow_run, run_api, sine_frame,
+                       small_config)
 
 
 def test_rerunning_the_same_as_of_replaces_the_partition(store_copy, panel_file):
@@ -56,10 +57,15 @@ def test_series_too_short_for_the_model_get_seasonal_naive(store_copy, tmp_path)
     data = tmp_path / "with-short.parquet"
     pd.concat([sine_frame(), short], ignore_index=True).to_parquet(data, index=False)
 
-    result = predict(data=str(data), store=str(store_copy), config=small_config(), as_of=AS_OF)
+    state = predict(data=str(data), store=str(store_copy), config=small_config(), as_of=AS_OF, return_state=True)
+    result = state.result()
     assert result["model_version"] == "v0001"
     assert result["fallback_series"] == ["short0"]
     assert result["rows"] == (N_SERIES + 1) * HORIZON
+    rows = (N_SERIES + 1) * HORIZON
+    assert state.message == f"wrote {rows} forecasts, model v0001; 1 series by seasonal naive", state.message
+    flow_run = run_api(read_flow_run, state.state_details.flow_run_id)
+    assert flow_run.name == f"predict-default-{AS_OF}" and {"model:default", "fallback"} <= set(flow_run.tags)
 
     frame = pq.read_table(prediction_file(store_copy)).to_pandas()
     labels = frame.groupby("unique_id")["model_version"].unique().map(list).to_dict()

@@ -11,7 +11,7 @@ import pytest
 
 from flows.train import train
 
-from ._support import AS_OF, HORIZON, LAST_INPUT, WORSE, champion_of, decision_of, small_config
+from ._support import AS_OF, HORIZON, LAST_INPUT, WORSE, champion_of, decision_of, read_flow_run, run_api, small_config
 
 TEST_WINDOWS = small_config().window.test_windows
 
@@ -37,6 +37,11 @@ def test_worse_challenger_keeps_the_champion(store_copy, panel_file):
     assert result["version"] == "v0002"
     assert result["promoted"] is False and result["champion"] == "v0001"
     assert champion_of(store_copy) == "v0001"
+    # the run list says what happened (issue 15.1): the state message and tags carry the outcome
+    assert state.message == f"v0002 not promoted: {result['reasons'][0]} (champion v0001)", state.message
+    flow_run = run_api(read_flow_run, state.state_details.flow_run_id)
+    assert flow_run.name == f"train-default-{AS_OF}"
+    assert {"model:default", "kept"} <= set(flow_run.tags) and "promoted" not in flow_run.tags
 
     metrics = {row["model"]: row["mase"] for row in result["metrics"]}
     assert {"challenger", "champion", "naive", "seasonal_naive"} <= set(metrics)

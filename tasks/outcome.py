@@ -1,0 +1,112 @@
+"""What the Prefect UI's run list shows for a run: a name with the flow, model and ``as_of``, a final state
+message with the outcome, and tags with the model and the outcome (issue 15, item 1)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Completed, State
+
+from rnn_model.errors import ForecastError
+from rnn_model.outputs import as_of_label
+
+__all__ = ["run_name", "finished", "outcome_message", "outcome_tags"]
+
+
+def run_name(kind: str) -> Callable[[], str]:
+    """A ``flow_run_name`` callable: ``train-default-2026-11-16`` (no ``as_of``: today's UTC date, the
+    label the run writes under), ``backfill-default-2026-11-01..2026-11-07``."""
+
+    def name() -> str:
+        params = flow_run.parameters
+        model = params.get("model_name", "default")
+        if kind == "backfill":
+            return f"{kind}-{model}-{params.get('start')}..{params.get('end')}"
+        try:
+            label = as_of_label(params.get("as_of"))
+        except ForecastError:  # the parameter check fails the run at once; the name only shows the value
+            label = str(params.get("as_of"))
+        return f"{kind}-{model}-{label}"
+
+    return name
+
+
+def _train_message(result: dict) -> str:
+    if result.get("rollback"):
+        return f"champion rolled back to {result['champion']}"
+    version = result.get("version")
+    if version is None:
+        return "; ".join(result.get("reasons") or ["nothing registered"])
+    before = result.get("champion_before") or "none"
+    if result.get("promoted"):
+        return f"{version} promoted to champion (was {before})"
+    reason = (result.get("reasons") or ["kept"])[0]
+    return f"{version} not promoted: {reason} (champion {before})"
+
+
+def _predict_message(result: dict) -> str:
+    model = result.get("model_version") or "seasonal_naive (no champion)"
+    message = f"wrote {result['rows']} forecasts, model {model}"
+    if result.get("model_version") and result.get("fallback_series"):
+        message += f"; {len(result['fallback_series'])} series by seasonal naive"
+    return message
+
+
+def outcome_message(kind: str, result: Any) -> str:
+    """One line for the run list: ``v0004 not promoted: does not beat the champion ... (champion v0003)``,
+    ``wrote 192 forecasts, model v0003``."""
+    if kind == "train":
+        return _train_message(result)
+    if kind == "predict":
+        return _predict_message(result)
+    if kind == "pipeline":
+        parts = [f"train: {_train_message(result['train'])}"]
+        if result.get("predict") is not None:
+            parts.append(f"predict: {_predict_message(result['predict'])}")
+        return "; ".join(parts)
+    if kind == "backtest":
+        return f"backtest of {result['model_version']}: report {result['report']}"
+    if kind == "backfill":
+        promoted = sum(bool(r["train"].get("promoted")) for r in result)
+        return f"{len(result)} runs, {promoted} promoted"
+    raise ValueError(f"unknown flow kind {kind!r}")
+
+
+def _train_tags(result: dict) -> set[str]:
+    if result.get("rollback"):
+        return {"rolled-back"}
+    return {"promoted"} if result.get("promoted") else {"kept"}
+
+
+def outcome_tags(kind: str, model_name: str, result: Any) -> set[str]:
+    """``model:default`` and the outcome: ``promoted`` / ``kept`` / ``rolled-back`` for training, and
+    ``fallback`` when some series were forecast by seasonal naive."""
+    tags = {f"model:{model_name}"}
+    if kind == "train":
+        tags |= _train_tags(result)
+    elif kind == "pipeline":
+        tags |= _train_tags(result["train"])
+        result = result.get("predict") or {}
+    elif kind == "backfill":
+        tags |= set().union(*(_train_tags(r["train"]) for r in result)) if result else set()
+    if kind in ("predict", "pipeline") and result.get("fallback_series"):
+        tags.add("fallback")
+    return tags
+
+
+def finished(kind: str, model_name: str, result: Any) -> State:
+    """The flow's final state: Completed with the outcome as its message and ``result`` as its data
+    (callers of the flow get ``result``); the outcome tags are added to the flow run."""
+    from prefect.client.orchestration import get_client
+
+    tags = outcome_tags(kind, model_name, result)
+    run_id = flow_run.id
+    if run_id is not None:
+        with get_client(sync_client=True) as client:
+            current = set(client.read_flow_run(run_id).tags or [])
+            client.update_flow_run(run_id, tags=sorted(current | tags))
+    message = outcome_message(kind, result)
+    get_run_logger().info("outcome: %s", message)
+    return Completed(message=message, data=result)
