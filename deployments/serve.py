@@ -24,6 +24,7 @@ for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "f
     os.environ.setdefault(_key, _value)
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
+from prefect.schedules import Cron  # noqa: E402
 
 from flows.predict import predict  # noqa: E402
 from flows.runners import with_task_runner  # noqa: E402
@@ -33,6 +34,25 @@ __all__ = ["build_deployments", "served_flows", "TRAIN_DEPLOYMENT", "PREDICT_DEP
 
 TRAIN_DEPLOYMENT = "daily-retrain"
 PREDICT_DEPLOYMENT = "daily-predict"
+
+
+def code_version() -> str:
+    """The deployment version the UI shows: the package version, and the git commit when run from a
+    checkout (``0.1.0+75edd00``, ``+...-dirty`` with uncommitted changes)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        base = version("rnn-forecast-pipeline")
+    except PackageNotFoundError:
+        base = "0+unknown"
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=7"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{base}+{commit}" if commit else base
 
 
 def _one_at_a_time() -> ConcurrencyLimitConfig:
@@ -60,10 +80,12 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
     if runner != "thread" or address:
         common.update(task_runner=runner, dask_address=address)
     train_flow, predict_flow = served_flows(env)
+    version = code_version()
     return [
         train_flow.to_deployment(
             name=TRAIN_DEPLOYMENT,
-            cron=env.get("RNN_FORECAST_TRAIN_CRON", "0 2 * * *"),  # 02:00 UTC daily
+            schedule=Cron(env.get("RNN_FORECAST_TRAIN_CRON", "0 2 * * *"), timezone="UTC"),  # 02:00 UTC daily
+            version=version,
             parameters={**common, "margin": 0.01},
             concurrency_limit=_one_at_a_time(),
             tags=["rnn-forecast", "retrain"],
@@ -71,7 +93,8 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
         ),
         predict_flow.to_deployment(
             name=PREDICT_DEPLOYMENT,
-            cron=env.get("RNN_FORECAST_PREDICT_CRON", "30 3 * * *"),  # 03:30 UTC daily, after retraining
+            schedule=Cron(env.get("RNN_FORECAST_PREDICT_CRON", "30 3 * * *"), timezone="UTC"),  # after retraining
+            version=version,
             parameters=common,
             concurrency_limit=_one_at_a_time(),
             tags=["rnn-forecast", "predict"],

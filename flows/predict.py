@@ -85,8 +85,7 @@ def predict_steps(
         paths = write_partitions(parts, store, label)
         n_series = sum(o.panel.n_series for o in outcomes)
         fallback = fallback_series(parts.values())
-        if fallback:
-            report_fallback(fallback, n_series, bundle is not None, model_name)
+        report_fallback(fallback, n_series, bundle is not None, model_name)
         publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name)
         return {
             "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),

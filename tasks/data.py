@@ -61,10 +61,10 @@ def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
-            create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, "data-quality"),
+            create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, purpose, "data-quality"),
                                      description="Data quality (failed)")
         raise
-    create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, "data-quality"),
+    create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, purpose, "data-quality"),
                              description=f"Data quality for {purpose}")
     for p in report.problems:
         if p.action not in ("info",):

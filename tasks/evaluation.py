@@ -43,9 +43,9 @@ def evaluate_models(
         logger.warning("champion has a different horizon or freq; it is not scored on these windows")
     forecasts, scores = evaluate(models, panel, config)
     overall = scores.overall.reset_index()
-    create_table_artifact(_records(overall), key=artifact_key(model_name, "metrics"),
+    create_table_artifact(_records(overall), key=artifact_key(model_name, "train", "metrics"),
                           description="Held-out metrics: challenger vs champion vs naive vs seasonal naive")
-    create_table_artifact(_records(scores.per_step), key=artifact_key(model_name, "metrics-per-step"),
+    create_table_artifact(_records(scores.per_step), key=artifact_key(model_name, "train", "metrics-per-step"),
                           description="Held-out metrics per horizon step")
     for row in overall.itertuples():
         logger.info("%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape)
@@ -68,7 +68,7 @@ def score_backtest(results: list[tuple[pd.DataFrame, pd.Series]], n_windows: int
     forecasts = pd.concat([f for f, _ in results], ignore_index=True) if len(results) > 1 else results[0][0]
     scales = pd.concat([s for _, s in results]) if len(results) > 1 else results[0][1]
     scores = score(forecasts, scales)
-    create_table_artifact(_records(scores.overall.reset_index()), key=artifact_key(model_name, "backtest"),
+    create_table_artifact(_records(scores.overall.reset_index()), key=artifact_key(model_name, "backtest", "metrics"),
                           description=f"Backtest over {n_windows} windows")
     return forecasts, scores
 

@@ -44,6 +44,13 @@ def write_partitions(parts: dict[int, pd.DataFrame], store: str, label: str) -> 
 
 @task(name="fallback-report", **COMPUTE)
 def report_fallback(fallback: list[str], n_series: int, has_model: bool, model_name: str) -> None:
+    """The ``fallback`` artifact, written by every prediction run (with 0 series when none fell back), so
+    the latest one never describes an older run."""
+    key = artifact_key(model_name, "predict", "fallback")
+    if not fallback:
+        create_markdown_artifact(f"### Seasonal-naive fallback\n\n0 of {n_series} series: every series is forecast "
+                                 "by the model.", key=key, description="Series not forecast by the model")
+        return
     why = "there is no champion model yet" if not has_model else "the model cannot cover them (too short, gaps, or new)"
     shown = ", ".join(fallback[:20]) + (f" (+{len(fallback) - 20} more)" if len(fallback) > 20 else "")
     get_run_logger().warning("%d series forecast by seasonal naive because %s: %s", len(fallback), why, shown)
@@ -51,7 +58,7 @@ def report_fallback(fallback: list[str], n_series: int, has_model: bool, model_n
     create_markdown_artifact(
         f"### Seasonal-naive fallback\n\n{len(fallback)} of {n_series} series are forecast by seasonal "
         f"naive (`model_version=seasonal_naive`) because {why}:\n\n{escaped}",
-        key=artifact_key(model_name, "fallback"), description="Series not forecast by the model")
+        key=key, description="Series not forecast by the model")
 
 
 def fallback_series(frames) -> list[str]:
@@ -66,4 +73,4 @@ def fallback_series(frames) -> list[str]:
 def publish_plot(panel: Panel, frame: pd.DataFrame, model_name: str) -> None:
     png = forecast_plot_png(panel, frame)
     url = "data:image/png;base64," + base64.b64encode(png).decode()
-    create_image_artifact(url, key=artifact_key(model_name, "forecast-plot"), description="History and forecast")
+    create_image_artifact(url, key=artifact_key(model_name, "predict", "forecast-plot"), description="History and forecast")

@@ -65,7 +65,7 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
                                        "evidence": decision.evidence})
     shown = PromotionDecision(promoted, reasons, decision.challenger_mase, decision.champion_mase,
                               decision.seasonal_naive_mase, decision.evidence)
-    create_markdown_artifact(shown.to_markdown(version), key=artifact_key(model_name, "promotion"),
+    create_markdown_artifact(shown.to_markdown(version), key=artifact_key(model_name, "train", "promotion"),
                              description="Promotion decision")
     log = get_run_logger().info if promoted else get_run_logger().warning
     log("challenger %s %s: %s", version, "promoted" if promoted else "not promoted", "; ".join(reasons))
@@ -79,6 +79,6 @@ def rollback(store: str, model_name: str, version: str) -> str:
     previous = registry.previous_champion()  # never raises: a rollback is how a broken pointer is mended
     registry.set_champion(version, f"rollback from {previous}")
     create_markdown_artifact(f"### Rollback\n\nChampion set to `{version}` (was `{previous}`).",
-                             key=artifact_key(model_name, "promotion"), description="Promotion decision")
+                             key=artifact_key(model_name, "train", "promotion"), description="Promotion decision")
     get_run_logger().warning("champion rolled back from %s to %s", previous, version)
     return version

@@ -54,7 +54,7 @@ def prepare_strategy(name: str) -> int:
 
 @task(name="train-model", timeout_seconds=6 * 3600, **COMPUTE)
 def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_name: str) -> TrainResult:
-    progress = PrefectProgress(config.train.epochs, artifact_key(model_name, "training-progress"))
+    progress = PrefectProgress(config.train.epochs, artifact_key(model_name, "train", "training-progress"))
     result = train(panel, config, plan, callbacks=[progress])
     get_run_logger().info("trained %s in %.1fs; best epoch %d%s", config.model.cell, result.seconds, result.best_epoch,
                           f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
@@ -68,7 +68,7 @@ def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_na
 @task(name="refit-model", timeout_seconds=6 * 3600, **COMPUTE)
 def refit_model(panel: Panel, config: ForecastConfig, result: TrainResult, model_name: str) -> TrainResult:
     """The model about to become champion, trained again for its best epoch count on all the data."""
-    refitted = refit(panel, config, result, callbacks=[PrefectProgress(result.best_epoch, artifact_key(model_name, "training-progress"))])
+    refitted = refit(panel, config, result, callbacks=[PrefectProgress(result.best_epoch, artifact_key(model_name, "train", "training-progress"))])
     info = refitted.extra["refit"]
     get_run_logger().info("refitted on all %d windows (%d before: the held-out horizons too) for %d epochs in %.1fs",
                           info["windows"], info["windows_before"], info["epochs"], info["seconds"])

@@ -7,13 +7,15 @@ import json
 
 from ._support import AS_OF, artifacts_of_run_tree, read_flow_run, run_api
 
-EXPECTED = {  # key -> artifact type
-    "default-data-quality": "markdown",
-    "default-metrics": "table",
-    "default-metrics-per-step": "table",
-    "default-promotion": "markdown",
-    "default-forecast-plot": "image",
-    "default-training-progress": "progress",
+EXPECTED = {  # key -> artifact type; the keys name the half of the run, so train and predict never collide
+    "default-train-data-quality": "markdown",
+    "default-predict-data-quality": "markdown",
+    "default-train-metrics": "table",
+    "default-train-metrics-per-step": "table",
+    "default-train-promotion": "markdown",
+    "default-train-training-progress": "progress",
+    "default-predict-forecast-plot": "image",
+    "default-predict-fallback": "markdown",
 }
 
 
@@ -27,23 +29,25 @@ def test_pipeline_run_publishes_its_artifacts(trained):
     for key, kind in EXPECTED.items():
         assert {a.type for a in by_key[key]} == {kind}, (key, [a.type for a in by_key[key]])
 
-    # data quality: once for training, once for prediction
-    assert len(by_key["default-data-quality"]) == 2
-    assert all(a.data for a in by_key["default-data-quality"])
+    # data quality: once for training, once for prediction, each under its own key
+    for half in ("train", "predict"):
+        assert len(by_key[f"default-{half}-data-quality"]) == 1 and by_key[f"default-{half}-data-quality"][0].data
+    # the fallback artifact is written by every prediction run, also when no series fell back
+    assert "0 of 4 series" in by_key["default-predict-fallback"][0].data
 
     # the metrics table has a row per model
-    metrics = by_key["default-metrics"][0].data
+    metrics = by_key["default-train-metrics"][0].data
     rows = metrics if isinstance(metrics, list) else json.loads(metrics)
     assert {"challenger", "naive", "seasonal_naive"} <= {r["model"] for r in rows}
 
-    promotion = by_key["default-promotion"][0].data
+    promotion = by_key["default-train-promotion"][0].data
     assert "v0001" in promotion and "promoted to champion" in promotion
 
-    image = by_key["default-forecast-plot"][0].data
+    image = by_key["default-predict-forecast-plot"][0].data
     assert image.startswith("data:image/png;base64,")
     assert base64.b64decode(image.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
 
-    progress = by_key["default-training-progress"][0].data
+    progress = by_key["default-train-training-progress"][0].data
     assert float(progress) == 100.0  # training finished
 
 

@@ -96,7 +96,7 @@ def test_bad_input_case(case, corpus, seeded_store, tmp_path, capsys):
         problem, action = case.expect[1], case.expect[2]
         if problem:
             # the train flow's report (the predict flow keeps constant/short series for seasonal naive)
-            reports = [a.data for a in asyncio.run(_latest_artifacts("default-data-quality", 2))]
+            reports = [a.data for a in asyncio.run(_latest_artifacts("default-train-data-quality", 1))]
             pattern = rf"\| {problem} \| \d+ \| .* \| {re.escape(action)} \|"
             assert any(re.search(pattern, r) for r in reports), reports
             assert not any("<script>" in r or "| fake | row |" in r for r in reports), reports  # ids escaped
@@ -151,7 +151,7 @@ def test_default_as_of_drops_future_rows_and_reports_them(store, tmp_path, capsy
     assert code == 0, err
     table = pq.read_table(store / "predictions" / f"as_of={as_of_label(None)}" / "part-0.parquet").to_pandas()
     assert table["ds"].max() < pd.Timestamp("2027-01-01") and table["unique_id"].nunique() == 4
-    reports = [a.data for a in asyncio.run(_latest_artifacts("default-data-quality", 1))]
+    reports = [a.data for a in asyncio.run(_latest_artifacts("default-predict-data-quality", 1))]
     assert re.search(r"\| future_rows \| 1 \| ds=2099-01-01 00:00:00 after now .* \| dropped \|", reports[0]), reports
 
 

@@ -34,7 +34,8 @@ def test_default_deployments(monkeypatch, tmp_path):
     assert daily.entrypoint.endswith("flows/predict.py:predict")
     assert _crons(retrain) == ["0 2 * * *"] and _crons(daily) == ["30 3 * * *"]  # predict after retraining
     for d in deployments.values():
-        assert all(s.schedule.timezone in (None, "UTC") and s.active for s in d.schedules)
+        assert all(s.schedule.timezone == "UTC" and s.active for s in d.schedules)  # the UI shows the zone
+        assert d.version.startswith("0.1.0+") or d.version == "0.1.0"  # the code version, not a hash of the flow
         assert "rnn-forecast" in d.tags
 
     store = str(Path(tmp_path) / "store")
