@@ -6,7 +6,7 @@ next run leaves no ``.incoming-*``, and the final state has no duplicated or mis
 
 CI runs 30 kills of a store-writing loop (real registry and output code, no TensorFlow) and 3 kills of
 real ``rnn-forecast run`` processes; ``RNN_CHAOS_CLI_RUNS=N`` kills N CLI runs instead (see
-docs/reliability.md for a recorded long run); ``CHAOS_REPORT=FILE`` writes what each kill interrupted.
+docs/reliability.md for a recorded long run); ``CHAOS_REPORT=DIR`` writes what each kill interrupted.
 """
 
 from __future__ import annotations
@@ -89,10 +89,37 @@ def _incoming(store: Path) -> list[Path]:
     return list((store / "models").glob("*/.incoming-*"))
 
 
+def _interrupted_step(store: Path) -> str:
+    """Where a kill of the loop landed, read from what it left: a half-written version (``register``), a
+    complete version the pointer does not name yet (``promote``), a champion whose decision is still
+    pending (``decision``), a partition from the previous champion (``write``), or none of these."""
+    if _incoming(store):
+        return "register"
+    registry = ModelRegistry(store, "default")
+    versions, champion = registry.versions(), registry.champion()
+    if not versions:
+        return "before the first register"
+    if champion != versions[-1]:
+        return "promote"
+    if registry.decision(champion).get("status") == "pending":
+        return "decision"
+    partition = store / "predictions" / "as_of=2026-01-01" / "part-0.parquet"
+    if not partition.exists() or set(pq.read_table(partition).column("model_version").to_pylist()) != {champion}:
+        return "write"
+    return "between iterations"
+
+
+def _report(name: str, report: dict) -> None:
+    if os.environ.get("CHAOS_REPORT"):  # a directory: one JSON file per test
+        folder = Path(os.environ["CHAOS_REPORT"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
 def test_store_stays_consistent_under_30_random_kills_during_register_promote_write(tmp_path):
     rng = random.Random(13)
     store = tmp_path / "store"
-    kills = {"SIGKILL": 0, "SIGTERM": 0}
+    kills = []
     for _ in range(30):
         child = subprocess.Popen([sys.executable, "-c", LOOP, str(store)], cwd=ROOT, stdout=subprocess.PIPE)
         assert child.stdout.readline().strip() == b"ready"
@@ -100,14 +127,19 @@ def test_store_stays_consistent_under_30_random_kills_during_register_promote_wr
         sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
         child.send_signal(sig)
         child.wait(timeout=30)
-        kills[sig.name] += 1
+        step = _interrupted_step(store)
         _check_store(store)
+        # a killed registration leaves at most its own .incoming-*: the next run's lock removed the older ones
+        assert len(_incoming(store)) <= 1, _incoming(store)
+        kills.append({"signal": sig.name, "step": step})
     with subprocess.Popen([sys.executable, "-c", LOOP, str(store)], cwd=ROOT, stdout=subprocess.PIPE) as last:
         assert last.stdout.readline().strip() == b"ready"
         time.sleep(1.0)  # at least one full iteration: register cleans what the killed ones left
         last.kill()
     _check_store(store)
-    assert kills["SIGKILL"] and kills["SIGTERM"]
+    assert _incoming(store) == []
+    assert {k["signal"] for k in kills} == {"SIGKILL", "SIGTERM"}
+    _report("loop", {"kills": kills})
 
 
 def _state(store: Path) -> dict:
@@ -155,6 +187,4 @@ def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_sto
     frame = pq.read_table(store / "predictions" / "as_of=2026-01-15" / "part-0.parquet").to_pandas()
     assert len(frame) == N_SERIES * HORIZON and not frame.duplicated(["unique_id", "ds"]).any()
     assert json.loads((store / "models" / "default" / "champion").read_text())["version"]
-    if os.environ.get("CHAOS_REPORT"):
-        Path(os.environ["CHAOS_REPORT"]).write_text(json.dumps(
-            {"runs": runs, "seconds": round(time.monotonic() - started, 1), "kills": kills}, indent=1) + "\n")
+    _report("cli", {"runs": runs, "seconds": round(time.monotonic() - started, 1), "kills": kills})
