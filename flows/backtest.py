@@ -19,7 +19,7 @@ from tasks.outcome import finished, run_name
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
-from .params import AsOf, DataPath, ModelName, Partitions, Version
+from .params import AsOf, DataPath, ModelName, Partitions, Version, documented
 from .partitioned import validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
@@ -27,6 +27,7 @@ __all__ = ["backtest"]
 
 
 @flow(name="backtest", flow_run_name=run_name("backtest"), log_prints=True, validate_parameters=True)
+@documented
 def backtest(
     data: DataPath = None,
     store: str = "store",
@@ -39,6 +40,8 @@ def backtest(
     task_runner: TaskRunnerName = "thread",
     dask_address: Optional[str] = None,
 ) -> dict:
+    """Score the champion (or ``model_version``) on the last ``n_windows`` horizons of every series, beside
+    naive and seasonal naive, and write ``<store>/reports/<run>/`` (backtest.parquet, metrics.json)."""
     if not runs_on(task_runner, dask_address):
         return finished("backtest", model_name, with_task_runner(backtest, task_runner, dask_address)(
             data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,

@@ -10,7 +10,9 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, get_args
+
+from rnn_model.config import Anchor, Cell, Head, Loss, Optimizer, Scaler, Strategy
 
 __all__ = ["main", "console", "build_parser", "config_from_args"]
 
@@ -79,20 +81,20 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--season-length", type=int, help="season length for MASE and seasonal naive (default: by freq)")
     p.add_argument("--input-size", type=int, help="input window length (default: 2 seasons, at least 2 horizons)")
     p.add_argument("--max-windows-per-series", type=int, help="cap on training windows per series")
-    p.add_argument("--cell", choices=["simple_rnn", "lstm", "gru"], help="recurrent cell (default: simple_rnn)")
+    p.add_argument("--cell", choices=get_args(Cell), help="recurrent cell (default: simple_rnn)")
     p.add_argument("--units", type=int, help="units per recurrent layer (default: 128)")
     p.add_argument("--layers", type=int, help="recurrent layers (default: 1)")
     p.add_argument("--dropout", type=float, help="input dropout of the recurrent layers (default: 0)")
-    p.add_argument("--head", choices=["direct", "recursive"], help="direct: all steps at once (default)")
-    p.add_argument("--optimizer", choices=["adam", "rmsprop", "sgd"], help="default: adam")
+    p.add_argument("--head", choices=get_args(Head), help="direct: all steps at once (default)")
+    p.add_argument("--optimizer", choices=get_args(Optimizer), help="default: adam")
     p.add_argument("--learning-rate", type=float, help="default: 0.001")
-    p.add_argument("--loss", choices=["mse", "mae", "huber"], help="default: mae")
+    p.add_argument("--loss", choices=get_args(Loss), help="default: mae")
     p.add_argument("--members", type=int, help="networks in the ensemble, trained side by side in one fit; the "
                    "forecast is their median (default: 5)")
     p.add_argument("--test-windows", type=int, help="held-out horizons per series that judge the model (default: 3, "
                    "fewer where a series is short)")
     p.add_argument("--val-windows", type=int, help="horizons per series before those that stop training (default: 1)")
-    p.add_argument("--anchor", choices=["seasonal_naive", "naive", "none"],
+    p.add_argument("--anchor", choices=get_args(Anchor),
                    help="the network predicts a correction to seasonal naive (default) or to the last value "
                    "(naive), reading each value and its difference to the window's last one; none: the plain model")
     p.add_argument("--steps", type=int, help="gradient steps to train (default: 500, whatever the number of windows)")
@@ -100,7 +102,7 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
                    "end sooner with --val-windows")
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
-    p.add_argument("--scaler", choices=["window", "auto", "standard", "robust", "mean", "none"],
+    p.add_argument("--scaler", choices=get_args(Scaler),
                    help="window (default): each window normalised by its own inputs; standard | robust | mean | "
                    "none: per-series statistics of the training part; auto: standard or none, whichever validates better")
     refit = p.add_mutually_exclusive_group()
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, model_options=True)
         p.add_argument("--margin", type=float, default=0.01, help="relative MASE margin to beat the champion (default: 0.01)")
         p.add_argument("--force-promote", action="store_true", help="make the new model champion regardless")
-        p.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+        p.add_argument("--strategy", choices=get_args(Strategy),
                        help="training distribution: default (one device), mirrored (all local devices), "
                        "multi_worker (cluster from TF_CONFIG); --batch-size is the global batch")
     train.add_argument("--rollback-to", metavar="VERSION", help="only point the champion back at VERSION (e.g. v0002)")

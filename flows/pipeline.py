@@ -14,7 +14,7 @@ from rnn_model.registry import store_lock
 from tasks.outcome import finished, run_name
 from tasks.sample import sample_data_path
 
-from .params import AsOf, DataPath, Margin, ModelName, Partitions
+from .params import AsOf, DataPath, Margin, ModelName, Partitions, documented
 from .predict import predict_steps
 from .runners import TaskRunnerName, dask_cluster, runs_on, with_task_runner
 from .train import train_steps
@@ -23,6 +23,7 @@ __all__ = ["pipeline", "backfill"]
 
 
 @flow(name="pipeline", flow_run_name=run_name("pipeline"), log_prints=True, validate_parameters=True)
+@documented
 def pipeline(
     data: DataPath = None,
     store: str = "store",
@@ -57,6 +58,7 @@ def pipeline(
 
 
 @flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True, validate_parameters=True)
+@documented
 def backfill(
     start: str,
     end: str,

@@ -21,7 +21,7 @@ from tasks.prediction import fallback_series, forecast_group, publish_plot, repo
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
-from .params import AsOf, DataPath, ModelName, Partitions, Version
+from .params import AsOf, DataPath, ModelName, Partitions, Version, documented
 from .partitioned import validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
@@ -29,6 +29,7 @@ __all__ = ["predict", "predict_steps"]
 
 
 @flow(name="predict", flow_run_name=run_name("predict"), log_prints=True, validate_parameters=True)
+@documented
 def predict(
     data: DataPath = None,
     store: str = "store",

@@ -20,7 +20,7 @@ from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
 from tasks.training import build_windows, prepare_strategy, refit_model, train_model
 
-from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version
+from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version, documented
 from .partitioned import validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
@@ -28,6 +28,7 @@ __all__ = ["train", "train_steps"]
 
 
 @flow(name="train", flow_run_name=run_name("train"), log_prints=True, validate_parameters=True)
+@documented
 def train(
     data: DataPath = None,
     store: str = "store",

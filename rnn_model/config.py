@@ -8,9 +8,10 @@ value and the allowed range. ``None`` means "infer from the data's frequency" (s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 
@@ -25,21 +26,23 @@ __all__ = [
     "resolve",
 ]
 
-Policy = Literal["error", "drop", "fill", "keep"]
-
-SCALERS = ("window", "standard", "robust", "mean", "none", "auto")
-
+# The fixed choices, as Literal types: the one list of allowed values, checked in __post_init__ (with a
+# ConfigError naming the field) and shown by the Prefect UI's Run form as dropdowns.
+Cell = Literal["simple_rnn", "lstm", "gru"]
+Head = Literal["direct", "recursive"]
+Optimizer = Literal["adam", "rmsprop", "sgd"]
+Loss = Literal["mse", "mae", "huber"]
+Anchor = Literal["seasonal_naive", "naive", "none"]
+Scaler = Literal["window", "standard", "robust", "mean", "none", "auto"]
+Strategy = Literal["default", "mirrored", "multi_worker"]
+Sampling = Literal["recent", "uniform"]
 # What each data problem may do. "fill" inserts masked gaps (never inputs or targets); "keep" keeps the
 # series as it is; "drop" removes the offending series (rows, for null ids and off-grid timestamps).
-ALLOWED_POLICIES: dict[str, tuple[str, ...]] = {
-    "on_null_id": ("error", "drop"),
-    "on_duplicate": ("error", "drop"),
-    "on_non_finite": ("error", "drop", "fill"),
-    "on_off_grid": ("error", "drop"),
-    "on_gap": ("error", "drop", "fill"),
-    "on_too_short": ("error", "drop"),
-    "on_constant": ("error", "drop", "keep"),
-}
+ErrorOrDrop = Literal["error", "drop"]
+ErrorDropOrFill = Literal["error", "drop", "fill"]
+ErrorDropOrKeep = Literal["error", "drop", "keep"]
+
+SCALERS: tuple[str, ...] = get_args(Scaler)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
@@ -56,9 +59,18 @@ def _check_int(name: str, value: Any, lo: int, hi: int | None = None, optional: 
         _fail(name, value, f"must be an integer {rng}" + (" or None (inferred)" if optional else ""))
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(name, value, f"must be one of {', '.join(choices)}")
+@functools.cache
+def choices_of(cls: type) -> dict[str, tuple[str, ...]]:
+    """The Literal-typed fields of a config class and their allowed values."""
+    hints = get_type_hints(cls)
+    return {f.name: get_args(hints[f.name]) for f in dataclasses.fields(cls) if get_origin(hints[f.name]) is Literal}
+
+
+def _check_choices(config: Any) -> None:
+    for name, choices in choices_of(type(config)).items():
+        value = getattr(config, name)
+        if value not in choices:
+            _fail(name, value, f"must be one of {', '.join(choices)}")
 
 
 def check_name(name: str, value: Any) -> None:
@@ -77,13 +89,13 @@ class DataConfig:
     target_col: str = "y"
     freq: Optional[str] = None  # pandas alias ("h", "D", "W", "MS", ...) or an integer step for integer ds
     season_length: Optional[int] = None
-    on_null_id: str = "drop"
-    on_duplicate: str = "error"
-    on_non_finite: str = "fill"
-    on_off_grid: str = "error"
-    on_gap: str = "fill"
-    on_too_short: str = "drop"
-    on_constant: str = "drop"
+    on_null_id: ErrorOrDrop = "drop"
+    on_duplicate: ErrorOrDrop = "error"
+    on_non_finite: ErrorDropOrFill = "fill"
+    on_off_grid: ErrorOrDrop = "error"
+    on_gap: ErrorDropOrFill = "fill"
+    on_too_short: ErrorOrDrop = "drop"
+    on_constant: ErrorDropOrKeep = "drop"
 
     def __post_init__(self) -> None:
         for name in ("id_col", "time_col", "target_col"):
@@ -97,8 +109,11 @@ class DataConfig:
 
             parse_freq(self.freq)
         _check_int("season_length", self.season_length, 1, 100_000, optional=True)
-        for name, allowed in ALLOWED_POLICIES.items():
-            _check_choice(name, getattr(self, name), allowed)
+        _check_choices(self)
+
+
+# what each data problem may do, by policy field (tests and the fuzzer enumerate it)
+ALLOWED_POLICIES: dict[str, tuple[str, ...]] = {k: v for k, v in choices_of(DataConfig).items() if k.startswith("on_")}
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,7 @@ class WindowConfig:
     horizon: Optional[int] = None  # None: inferred from the frequency (24 hourly, 14 daily, ...)
     step: int = 1
     max_windows_per_series: Optional[int] = None
-    sampling: str = "recent"  # which windows a cap keeps: the most recent or a seeded uniform sample
+    sampling: Sampling = "recent"  # which windows a cap keeps: the most recent or a seeded uniform sample
     # Horizons held out per series, the most recent ones, as many as fit (a series keeps one training
     # window; windowing.make_split): test_windows judge the model (the promotion gate pairs challenger and
     # champion on them: several origins, so one horizon does not decide), val_windows (before them) stop
@@ -122,7 +137,7 @@ class WindowConfig:
         _check_int("horizon", self.horizon, 1, 10_000, optional=True)
         _check_int("step", self.step, 1, 100_000)
         _check_int("max_windows_per_series", self.max_windows_per_series, 1, None, optional=True)
-        _check_choice("sampling", self.sampling, ("recent", "uniform"))
+        _check_choices(self)
         _check_int("val_windows", self.val_windows, 0, 1000)
         _check_int("test_windows", self.test_windows, 1, 1000)
 
@@ -131,37 +146,33 @@ class WindowConfig:
 class ModelConfig:
     """The network. Defaults follow the source article: SimpleRNN(128, tanh) + Dense, MSE, Adam."""
 
-    cell: str = "simple_rnn"
+    cell: Cell = "simple_rnn"
     units: int = 128
     layers: int = 1
     dropout: float = 0.0
-    head: str = "direct"  # direct: Dense(horizon), all steps at once; recursive: one step fed back
-    optimizer: str = "adam"
+    head: Head = "direct"  # direct: Dense(horizon), all steps at once; recursive: one step fed back
+    optimizer: Optimizer = "adam"
     learning_rate: float = 1e-3
     # mae: with scale-free windows (TrainConfig.scaler="window") an MAE of the normalised targets is a
     # scale-free MAE, the training counterpart of the MASE that the gate and the benchmark score
-    loss: str = "mae"
+    loss: Loss = "mae"
     # seasonal_naive: output = seasonal naive + the network's correction, inputs = level and level relative
     # to the window's last value (see rnn_model/model.py); naive: the same around the last value;
     # none: the plain article model (one input channel, output = Dense(h_T))
-    anchor: str = "seasonal_naive"
+    anchor: Anchor = "seasonal_naive"
     # networks trained side by side in one graph and one fit, each from its own initial weights; the
     # forecast is their median (one seed alone decided the accuracy of a single network: benchmarks/RESULTS.md)
     members: int = 5
 
     def __post_init__(self) -> None:
-        _check_choice("cell", self.cell, ("simple_rnn", "lstm", "gru"))
+        _check_choices(self)
         _check_int("members", self.members, 1, 64)
         _check_int("units", self.units, 1, 4096)
         _check_int("layers", self.layers, 1, 8)
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             _fail("dropout", self.dropout, "must be a number in [0, 1)")
-        _check_choice("head", self.head, ("direct", "recursive"))
-        _check_choice("optimizer", self.optimizer, ("adam", "rmsprop", "sgd"))
         if not isinstance(self.learning_rate, (int, float)) or not 0.0 < self.learning_rate <= 1.0:
             _fail("learning_rate", self.learning_rate, "must be a number in (0, 1]")
-        _check_choice("loss", self.loss, ("mse", "mae", "huber"))
-        _check_choice("anchor", self.anchor, ("seasonal_naive", "naive", "none"))
 
 
 @dataclass(frozen=True)
@@ -188,8 +199,8 @@ class TrainConfig:
     # (rnn_model/normalization.py): no per-series statistics, any series forecast by the model.
     # standard | robust | mean | none: per-series statistics fit on the training part; auto: standard
     # and none both trained, the lower validation MASE kept (twice the training time)
-    scaler: str = "window"
-    strategy: str = "default"
+    scaler: Scaler = "window"
+    strategy: Strategy = "default"
     # True: a model about to become champion is trained once more, for the early-stopped number of
     # gradient steps, on every window (the held-out horizons included). Off by default: the refitted
     # model is not the one the gate judged, and a refitted champion would later be scored on windows it
@@ -202,8 +213,7 @@ class TrainConfig:
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
         _check_int("patience", self.patience, 0, 10_000)
         _check_int("seed", self.seed, 0, 2**31 - 1)
-        _check_choice("scaler", self.scaler, SCALERS)
-        _check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker"))
+        _check_choices(self)
         if not isinstance(self.refit, bool):
             raise ConfigError(f"refit={self.refit!r} is invalid: must be true or false")
 

@@ -86,3 +86,21 @@ def test_scale_out_settings_from_the_environment(tmp_path):
     flows = served_flows(env)
     assert all(isinstance(f.task_runner, DaskTaskRunner) and f.task_runner.address == "tcp://127.0.0.1:8786"
                for f in flows)
+
+
+def test_the_run_form_describes_every_parameter_and_offers_the_choices():
+    """Issue 15.6: every flow parameter has a description, and fixed-choice config fields are enums
+    (dropdowns in the Run form)."""
+    from flows.backtest import backtest
+    from flows.pipeline import backfill, pipeline
+    from flows.predict import predict
+    from flows.train import train
+
+    for flow in (train, predict, pipeline, backtest, backfill):
+        schema = flow.parameters.model_dump()
+        undescribed = [name for name, spec in schema["properties"].items() if not spec.get("description")]
+        assert undescribed == [], (flow.name, undescribed)
+    definitions = train.parameters.model_dump()["definitions"]
+    assert definitions["ModelConfig"]["properties"]["cell"]["enum"] == ["simple_rnn", "lstm", "gru"]
+    assert definitions["TrainConfig"]["properties"]["scaler"]["enum"][0] == "window"
+    assert definitions["DataConfig"]["properties"]["on_gap"]["enum"] == ["error", "drop", "fill"]

@@ -16,7 +16,7 @@ from ._support import run_api, task_runs_of
 CASES = [
     # (flow, bad keyword arguments, text the failure message must contain)
     (train, {"config": {"train": {"epochs": 0}}}, "epochs=0"),
-    (train, {"config": {"model": {"cell": "transformer"}}}, "cell="),
+    (train, {"config": {"model": {"cell": "transformer"}}}, "config.model.cell"),
     (train, {"margin": 2}, "margin"),
     (train, {"as_of": "../x"}, "as_of"),
     (train, {"model_name": "../evil"}, "model_name"),
@@ -29,7 +29,7 @@ CASES = [
     (backtest, {"n_windows": 0}, "n_windows"),
     (predict, {"partitions": 0}, "partitions"),
     (train, {"task_runner": "spark"}, "task_runner"),
-    (train, {"config": {"train": {"strategy": "tpu"}}}, "strategy="),
+    (train, {"config": {"train": {"strategy": "tpu"}}}, "config.train.strategy"),
 ]
 
 
