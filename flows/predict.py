@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, unmapped
 
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_label
-from rnn_model.prediction import check_settings_match, settings_clashes
+from rnn_model.prediction import check_settings_match, settings_clashes, stale_data
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
@@ -83,6 +83,10 @@ def predict_steps(
         futures = forecast_group.map(groups, unmapped(bundle), unmapped(version), unmapped(resolved),
                                      unmapped(label), unmapped(created_at))
         parts = dict(f.result() for f in futures)
+        stale = stale_data([o.panel for o in outcomes], as_of, resolved.window.horizon)
+        if stale:
+            get_run_logger().warning(stale)
+            warnings.append(stale)
         paths = write_partitions(parts, store, label)
         n_series = sum(o.panel.n_series for o in outcomes)
         fallback = fallback_series(parts.values())

@@ -12,7 +12,7 @@ from .panel import Panel
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
-__all__ = ["Forecaster", "future_frame", "check_settings_match", "settings_clashes"]  # intervals on its frames: intervals.add_intervals
+__all__ = ["Forecaster", "future_frame", "check_settings_match", "settings_clashes", "stale_data"]  # intervals on its frames: intervals.add_intervals
 
 # Windows per compiled call: large enough to amortise dispatch, small enough that the [chunk, units]
 # hidden state stays in cache (4,096 x 128 float32 = 2 MB). 16,384 ran at about half the speed on
@@ -213,3 +213,33 @@ def _same(field: str, a, b) -> bool:
         return same_freq(str(a), str(b))
     except ConfigError:
         return False
+
+
+def stale_data(panels: list[Panel], as_of, horizon: int) -> str | None:
+    """A warning when even the newest observation lies more than ``horizon`` steps before the cutoff: every
+    forecast (which starts after its series' last observation) then ends before ``as_of``, although the
+    output is labelled with it. Integer ``ds`` without ``as_of`` has no clock: never stale."""
+    from .outputs import NOW, parse_as_of
+
+    panels = [p for p in panels if p.n_series]
+    if not panels:
+        return None
+    value = parse_as_of(as_of)
+    grid = panels[0].grid
+    if value is None or (isinstance(value, str) and value == NOW):
+        if grid.is_integer:
+            return None
+        value = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    if isinstance(value, int) != grid.is_integer:
+        return None
+    newest = max(panels, key=lambda p: int((p.first_tick + p.lengths - 1).max()))
+    last_tick = int((newest.first_tick + newest.lengths - 1).max())
+    last = newest.grid.to_ds(np.array([last_tick]))[0]
+    cutoff = np.array([value if isinstance(value, int) else value.as_unit("ns").to_datetime64()])
+    behind = int(newest.grid.to_ticks(cutoff)[0][0]) - last_tick  # [1] grid ticks between the two
+    if behind <= horizon:
+        return None
+    shown = last if grid.is_integer else pd.Timestamp(last)
+    return (f"stale data: the newest observation (ds={shown}) is {behind} steps of {grid.freq} before "
+            f"as_of={value}, more than the horizon ({horizon}): every forecast ends before as_of; supply "
+            "newer data, or pass --as-of to label the run with the data's date")

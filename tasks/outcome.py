@@ -51,7 +51,8 @@ def _predict_message(result: dict) -> str:
     message = f"wrote {result['rows']} forecasts, model {model}"
     if result.get("model_version") and result.get("fallback_series"):
         message += f"; {len(result['fallback_series'])} series by seasonal naive"
-    return message
+    stale = [w for w in result.get("warnings", []) if w.startswith("stale data")]
+    return message + (f"; {stale[0].split(': every forecast')[0]}" if stale else "")
 
 
 def outcome_message(kind: str, result: Any) -> str:

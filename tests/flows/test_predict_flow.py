@@ -72,3 +72,15 @@ def test_series_too_short_for_the_model_get_seasonal_naive(store_copy, tmp_path)
     assert labels == {**{f"s{i}": ["v0001"] for i in range(N_SERIES)}, "short0": ["seasonal_naive"]}
     assert np.isfinite(frame["y_hat"]).all()
     assert (frame.groupby("unique_id")["ds"].min() == LAST_INPUT + pd.Timedelta(hours=1)).all()
+
+
+def test_stale_data_is_said_in_the_result_and_the_run_list(store_copy, panel_file):
+    """Issue 15.7: data that ends long before as_of (here 2026-01-15 vs 2026-12-02) is flagged."""
+    state = predict(data=str(panel_file), store=str(store_copy), config=small_config(), as_of="2026-12-02",
+                    return_state=True)
+    result = state.result()
+    stale = [w for w in result["warnings"] if w.startswith("stale data")]
+    assert stale and "ds=2026-01-15 23:00:00" in stale[0] and "as_of=2026-12-02" in stale[0], result["warnings"]
+    assert "; stale data: the newest observation (ds=2026-01-15 23:00:00)" in state.message, state.message
+    fresh = predict(data=str(panel_file), store=str(store_copy), config=small_config(), as_of=AS_OF)
+    assert not any(w.startswith("stale data") for w in fresh["warnings"])

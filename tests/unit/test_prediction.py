@@ -189,3 +189,22 @@ def test_the_forecast_is_the_median_of_the_members_outputs(members):
     # and not the mean of the members (three members: the two differ)
     if members == 3:
         assert not np.allclose(median, per_member.mean(axis=1), rtol=1e-4)
+
+
+def test_stale_data_is_flagged_when_even_the_newest_series_ends_long_before_as_of():
+    """Issue 15.7: data ending 2026-01-25 labelled as_of=2026-12-02 said nothing."""
+    from rnn_model.prediction import stale_data
+
+    frame = make_sample_panel(n_series=2, length=24 * 5, seed=1)  # hourly, ending 2026-01-05 23:00
+    panel, _ = panel_from_frame(frame, DataConfig(freq="h"))
+    last = frame["ds"].max()
+    assert stale_data([panel], str((last + pd.Timedelta(hours=12)).date()), horizon=24) is None
+    warning = stale_data([panel], "2026-12-02", horizon=24)
+    assert warning.startswith(f"stale data: the newest observation (ds={last}) is ") and "steps of h" in warning
+    assert "as_of=2026-12-02" in warning and "--as-of" in warning
+    assert stale_data([panel], None, horizon=24) is not None  # the default cutoff is now (2026 or later)
+    # integer ds without as_of has no clock
+    ints = frame.assign(ds=frame.groupby("unique_id").cumcount())
+    int_panel, _ = panel_from_frame(ints, DataConfig(freq="1"))
+    assert stale_data([int_panel], None, horizon=24) is None
+    assert "steps of 1" in stale_data([int_panel], "1000", horizon=24)
