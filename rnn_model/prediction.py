@@ -226,10 +226,12 @@ def stale_data(panels: list[Panel], as_of, horizon: int) -> str | None:
         return None
     value = parse_as_of(as_of)
     grid = panels[0].grid
+    shown_as_of = None
     if value is None or (isinstance(value, str) and value == NOW):
         if grid.is_integer:
             return None
-        value = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        value = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+        shown_as_of = f"now ({value} UTC)"
     if isinstance(value, int) != grid.is_integer:
         return None
     newest = max(panels, key=lambda p: int((p.first_tick + p.lengths - 1).max()))
@@ -241,5 +243,5 @@ def stale_data(panels: list[Panel], as_of, horizon: int) -> str | None:
         return None
     shown = last if grid.is_integer else pd.Timestamp(last)
     return (f"stale data: the newest observation (ds={shown}) is {behind} steps of {grid.freq} before "
-            f"as_of={value}, more than the horizon ({horizon}): every forecast ends before as_of; supply "
+            f"as_of={shown_as_of or value}, more than the horizon ({horizon}): every forecast ends before as_of; supply "
             "newer data, or pass --as-of to label the run with the data's date")
