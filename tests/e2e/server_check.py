@@ -234,6 +234,19 @@ def expect_completed(api: Api, rep: Report, label: str, run: dict) -> bool:
     return ok
 
 
+def check_run_label(rep: Report, label: str, run: dict, outcomes: tuple[str, ...]) -> None:
+    """What the run list shows: ``<flow>-<model>-<as_of>`` as the name, the outcome as the state message,
+    ``model:<name>`` and the outcome as tags."""
+    _, message = state_of(run)
+    tags = set(run.get("tags") or [])
+    rep.check(f"{label}: run named by flow, model and as_of", run["name"] == f"{label}-default-{AS_OF}",
+              f"name {run['name']!r}")
+    rep.check(f"{label}: state message gives the outcome", bool(message) and any(o in message for o in outcomes),
+              f"message {message!r}")
+    rep.check(f"{label}: tags name the model (and the outcome)", "model:default" in tags
+              and (label != "train" or bool(tags & {"promoted", "kept"})), f"tags {sorted(tags)}")
+
+
 def check_artifacts(api: Api, rep: Report, label: str, run_id: str, expected: set[str]) -> None:
     keys = artifact_keys(api, run_id)
     missing = expected - keys
@@ -382,6 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         trained = champion = None
         if expect_completed(api, rep, "train", run):
             check_artifacts(api, rep, "train", train_id, TRAIN_ARTIFACTS)
+            check_run_label(rep, "train", run, ("promoted to champion", "not promoted"))
             trained, champion = check_bundle(rep, store)
             log(f"trained {trained}; champion now: {champion or 'none (the challenger was not promoted)'}")
         phase("train run", start)
@@ -391,6 +405,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run = wait_run(api, predict_id, args.run_timeout, pids)
         if expect_completed(api, rep, "predict", run):
             check_artifacts(api, rep, "predict", predict_id, PREDICT_ARTIFACTS)
+            check_run_label(rep, "predict", run, ("wrote ",))
             # without a champion every series falls back to seasonal naive (and says so in an artifact)
             check_predictions(rep, store, champion or "seasonal_naive")
         phase("predict run", start)
