@@ -15,7 +15,7 @@ from rnn_model.prediction import check_settings_match
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
 from tasks.evaluation import backtest_group, score_backtest, write_report
-from tasks.outcome import finished, run_name
+from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
@@ -26,7 +26,8 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["backtest"]
 
 
-@flow(name="backtest", flow_run_name=run_name("backtest"), log_prints=True, validate_parameters=True)
+@flow(name="backtest", flow_run_name=run_name("backtest"), log_prints=True, validate_parameters=True,
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 @documented
 def backtest(
     data: DataPath = None,

@@ -11,7 +11,7 @@ from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
-from tasks.outcome import finished, run_name
+from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.sample import sample_data_path
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, documented
@@ -22,7 +22,8 @@ from .train import train_steps
 __all__ = ["pipeline", "backfill"]
 
 
-@flow(name="pipeline", flow_run_name=run_name("pipeline"), log_prints=True, validate_parameters=True)
+@flow(name="pipeline", flow_run_name=run_name("pipeline"), log_prints=True, validate_parameters=True,
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 @documented
 def pipeline(
     data: DataPath = None,
@@ -57,7 +58,8 @@ def pipeline(
             return finished("pipeline", model_name, {"train": trained, "predict": predicted})
 
 
-@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True, validate_parameters=True)
+@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True, validate_parameters=True,
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 @documented
 def backfill(
     start: str,

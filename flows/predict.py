@@ -16,7 +16,7 @@ from rnn_model.prediction import check_settings_match, settings_clashes, stale_d
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
-from tasks.outcome import finished, run_name
+from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.prediction import fallback_series, forecast_group, publish_plot, report_fallback, write_partitions
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
@@ -28,7 +28,8 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["predict", "predict_steps"]
 
 
-@flow(name="predict", flow_run_name=run_name("predict"), log_prints=True, validate_parameters=True)
+@flow(name="predict", flow_run_name=run_name("predict"), log_prints=True, validate_parameters=True,
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 @documented
 def predict(
     data: DataPath = None,

@@ -15,7 +15,7 @@ from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
 from tasks.data import load_table
 from tasks.evaluation import comparable, evaluate_models
-from tasks.outcome import finished, run_name
+from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
 from tasks.training import build_windows, prepare_strategy, refit_model, train_model
@@ -27,7 +27,8 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["train", "train_steps"]
 
 
-@flow(name="train", flow_run_name=run_name("train"), log_prints=True, validate_parameters=True)
+@flow(name="train", flow_run_name=run_name("train"), log_prints=True, validate_parameters=True,
+      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
 @documented
 def train(
     data: DataPath = None,

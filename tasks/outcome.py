@@ -12,7 +12,7 @@ from prefect.states import Completed, State
 from rnn_model.errors import ForecastError
 from rnn_model.outputs import as_of_label
 
-__all__ = ["run_name", "finished", "outcome_message", "outcome_tags"]
+__all__ = ["run_name", "finished", "outcome_message", "outcome_tags", "alert_on_failure", "ALERT_URL_ENV"]
 
 
 def run_name(kind: str) -> Callable[[], str]:
@@ -111,3 +111,30 @@ def finished(kind: str, model_name: str, result: Any) -> State:
     message = outcome_message(kind, result)
     get_run_logger().info("outcome: %s", message)
     return Completed(message=message, data=result)
+
+
+ALERT_URL_ENV = "RNN_FORECAST_ALERT_URL"
+
+
+def alert_on_failure(flow: Any, flow_run: Any, state: State) -> None:
+    """``on_failure`` / ``on_crashed`` hook: POST the run's name, state and message as JSON to
+    ``$RNN_FORECAST_ALERT_URL`` (a Slack-style or any HTTP webhook). Nothing is sent without it. A webhook
+    that fails is logged, never raised: the run's own failure is what the UI must show."""
+    import json
+    import logging
+    import os
+    import urllib.request
+
+    url = os.environ.get(ALERT_URL_ENV)
+    if not url:
+        return
+    payload = {"text": f"{flow.name} run {flow_run.name} {state.type.value}: {state.message or ''}".strip(),
+               "flow": flow.name, "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
+               "state": state.type.value, "message": state.message, "tags": list(flow_run.tags or [])}
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors; ValueError: a malformed URL
+        logging.getLogger("rnn_forecast.alerts").warning("failure alert to %s not sent: %s", url, exc)
