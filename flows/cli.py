@@ -372,16 +372,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _flush_prefect_services(timeout_s: float) -> None:
-    """Give Prefect's log and event workers ``timeout_s`` to deliver what they hold to a configured API
-    (the temporary server is already stopped: nothing could reach it)."""
-    from prefect._internal.concurrency.services import QueueService
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        QueueService.drain_all(timeout=timeout_s, at_exit=False)
-
-
 def console() -> None:
     """The ``rnn-forecast`` console script: :func:`main`, then exit with its code.
 
@@ -394,7 +384,12 @@ def console() -> None:
     code = main()
     if code == 143:
         try:
-            _flush_prefect_services(timeout_s=5)
+            from prefect.settings import PREFECT_API_URL
+
+            from flows.runners import drain_prefect_services
+
+            if PREFECT_API_URL.value():  # a configured server outlives us (the temporary one already stopped)
+                drain_prefect_services()
         finally:
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()

@@ -87,7 +87,7 @@ def predict_steps(
         stale = stale_data([o.panel for o in outcomes], as_of, resolved.window.horizon)
         if stale:
             get_run_logger().warning(stale)
-            warnings.append(stale)
+            warnings.append(stale)  # printed by the CLI with the others
         paths = write_partitions(parts, store, label)
         n_series = sum(o.panel.n_series for o in outcomes)
         fallback = fallback_series(parts.values())
@@ -101,5 +101,6 @@ def predict_steps(
             "fallback_series": fallback,
             "partitions": len(paths),
             "warnings": warnings,
+            "stale_data": stale,
         }
 

@@ -30,7 +30,7 @@ from typing import Iterator, Literal, Optional
 from rnn_model.errors import ConfigError
 
 __all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster",
-           "heartbeats_off_on_temporary_api", "temporary_api", "SERVER_LOG"]
+           "heartbeats_off_on_temporary_api", "temporary_api", "SERVER_LOG", "drain_prefect_services"]
 
 TaskRunnerName = Literal["thread", "dask"]
 
@@ -290,11 +290,11 @@ def temporary_api() -> Iterator[None]:
         server.start()
         yield
     finally:
-        _drain_prefect_services()
+        drain_prefect_services()
         server.stop()
 
 
-def _drain_prefect_services(timeout_s: float = 5.0) -> None:
+def drain_prefect_services(timeout_s: float = 5.0) -> None:
     """Let Prefect's log and event workers deliver what they hold while the temporary server still runs.
     Without this they tried after it had stopped, at the interpreter's exit, and each CLI run lingered
     66 s after its last line and then printed ``--- Error logging to API --- All connection attempts

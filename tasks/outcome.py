@@ -3,6 +3,10 @@ message with the outcome, and tags with the model and the outcome (issue 15, ite
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import urllib.request
 from typing import Any, Callable
 
 from prefect import get_run_logger
@@ -51,8 +55,7 @@ def _predict_message(result: dict) -> str:
     message = f"wrote {result['rows']} forecasts, model {model}"
     if result.get("model_version") and result.get("fallback_series"):
         message += f"; {len(result['fallback_series'])} series by seasonal naive"
-    stale = [w for w in result.get("warnings", []) if w.startswith("stale data")]
-    return message + (f"; {stale[0].split(': every forecast')[0]}" if stale else "")
+    return message + (f"; {result['stale_data']}" if result.get("stale_data") else "")
 
 
 def outcome_message(kind: str, result: Any) -> str:
@@ -116,21 +119,16 @@ def finished(kind: str, model_name: str, result: Any) -> State:
 ALERT_URL_ENV = "RNN_FORECAST_ALERT_URL"
 
 
-def alert_on_failure(flow: Any, flow_run: Any, state: State) -> None:
+def alert_on_failure(flow: Any, run: Any, state: State) -> None:
     """``on_failure`` / ``on_crashed`` hook: POST the run's name, state and message as JSON to
     ``$RNN_FORECAST_ALERT_URL`` (a Slack-style or any HTTP webhook). Nothing is sent without it. A webhook
     that fails is logged, never raised: the run's own failure is what the UI must show."""
-    import json
-    import logging
-    import os
-    import urllib.request
-
     url = os.environ.get(ALERT_URL_ENV)
     if not url:
         return
-    payload = {"text": f"{flow.name} run {flow_run.name} {state.type.value}: {state.message or ''}".strip(),
-               "flow": flow.name, "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
-               "state": state.type.value, "message": state.message, "tags": list(flow_run.tags or [])}
+    payload = {"text": f"{flow.name} run {run.name} {state.type.value}: {state.message or ''}".strip(),
+               "flow": flow.name, "flow_run": run.name, "flow_run_id": str(run.id),
+               "state": state.type.value, "message": state.message, "tags": list(run.tags or [])}
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
