@@ -11,6 +11,8 @@ from pydantic import Field
 
 from rnn_model.config import ForecastConfig
 from rnn_model.errors import DataValidationError, RegistryError
+from rnn_model.outputs import as_of_label
+from rnn_model.panel import data_span
 from rnn_model.prediction import check_settings_match
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
@@ -53,15 +55,17 @@ def backtest(
     check_settings_match(bundle.forecaster.config, config, version)  # a flag the model would ignore: refused
     config = config_for_model(bundle.forecaster.config, config)
     table = load_table(data or sample_data_path(store), config.data)
-    groups, _, _, _ = validate_groups(table, config, as_of, "predict", model_name, partitions)
+    groups, outcomes, report, _ = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
     del table
     results = [f.result() for f in backtest_group.map(groups, unmapped(bundle), unmapped(n_windows))]
     check_backtest_windows(results, n_windows)  # no complete window: an error, not an empty report
     forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     folder = write_report(forecasts, scores, store, run_name)
-    return finished("backtest", model_name, {"report": folder, "model_version": version,
-                                             "metrics": scores.overall.reset_index().to_dict("records")})
+    return finished("backtest", model_name, {"report": folder, "model_version": version, "n_windows": n_windows,
+                                             "metrics": scores.overall.reset_index().to_dict("records"),
+                                             "as_of": as_of_label(as_of), "stale_data": report.stale,
+                                             "data": data_span([o.panel for o in outcomes])})
 
 
 def check_backtest_windows(results: list, n_windows: int) -> None:

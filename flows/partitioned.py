@@ -13,9 +13,11 @@ from tasks.data import data_quality, split_data, validate_group
 __all__ = ["validate_groups"]
 
 
-def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_name: str, partitions: int
-                    ) -> tuple[list, list[PartitionOutcome], ValidationReport, ForecastConfig]:
-    """``(futures, outcomes, report, resolved)`` for the groups with series left.
+def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_name: str, partitions: int,
+                    kind: str | None = None) -> tuple[list, list[PartitionOutcome], ValidationReport, ForecastConfig]:
+    """``(futures, outcomes, report, resolved)`` for the groups with series left. ``purpose`` (train or
+    predict) sets what validation keeps; ``kind``, the flow's part of the data-quality artifact key
+    (default: ``purpose``; a backtest validates as predict does).
 
     The futures hold each group's outcome where it was computed (a Dask worker keeps it in memory), so
     mapped tasks that take them do not ship the panels again. Raises on any data error of any group.
@@ -34,6 +36,6 @@ def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_na
         again = list(validate_group.map([groups[i] for i in redo], unmapped(fixed), unmapped(as_of), unmapped(purpose)))
         for i, future in zip(redo, again):
             futures[i], outcomes[i] = future, future.result()
-    kept, report, resolved = data_quality(outcomes, purpose, model_name)
+    kept, report, resolved = data_quality(outcomes, kind or purpose, model_name, as_of)
     positions = [i for i, o in enumerate(outcomes) if o.panel is not None]
     return [futures[i] for i in positions], [outcomes[i] for i in positions], report, resolved

@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger, unmapped
 
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_label
-from rnn_model.prediction import check_settings_match, settings_clashes, stale_data
+from rnn_model.panel import data_span
+from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
@@ -79,15 +80,13 @@ def predict_steps(
             config = config_for_model(bundle.forecaster.config, config)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
-        groups, outcomes, _, resolved = validate_groups(table, config, as_of, "predict", model_name, partitions)
+        groups, outcomes, report, resolved = validate_groups(table, config, as_of, "predict", model_name, partitions)
         del table
         futures = forecast_group.map(groups, unmapped(bundle), unmapped(version), unmapped(resolved),
                                      unmapped(label), unmapped(created_at))
         parts = dict(f.result() for f in futures)
-        stale = stale_data([o.panel for o in outcomes], as_of, resolved.window.horizon)
-        if stale:
-            get_run_logger().warning(stale)
-            warnings.append(stale)  # printed by the CLI with the others
+        if report.stale:
+            warnings.append(report.stale)  # printed by the CLI with the others
         paths = write_partitions(parts, store, label)
         n_series = sum(o.panel.n_series for o in outcomes)
         fallback = fallback_series(parts.values())
@@ -101,6 +100,8 @@ def predict_steps(
             "fallback_series": fallback,
             "partitions": len(paths),
             "warnings": warnings,
-            "stale_data": stale,
+            "stale_data": report.stale,
+            "as_of": label,
+            "data": data_span([o.panel for o in outcomes]),
         }
 

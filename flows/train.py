@@ -10,6 +10,8 @@ from prefect import flow, get_run_logger
 
 from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
+from rnn_model.outputs import as_of_label
+from rnn_model.panel import data_span
 from rnn_model.partitions import merge_panels
 from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
@@ -75,6 +77,7 @@ def train_steps(
         table = load_table(path, config.data)
         _, outcomes, report, resolved = validate_groups(table, config, as_of, "train", model_name, partitions)
         del table
+        span = {"as_of": as_of_label(as_of), "data": data_span([o.panel for o in outcomes]), "stale_data": report.stale}
         panel = merge_panels([o.panel for o in outcomes])
         plan = build_windows(panel, resolved)
         champion_version, champion, champion_problem = load_champion(store, model_name)
@@ -88,7 +91,7 @@ def train_steps(
             get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
             return {"version": None, "promoted": False, "reasons": ["not the chief worker: nothing registered"],
                     "champion": champion_version, "metrics": scores.overall.reset_index().to_dict("records"),
-                    "model_dir": None}
+                    "model_dir": None, **span}
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
                 "n_series": panel.n_series, "champion_at_training": champion_version,
                 "champion_compared": comparable(champion, resolved), "partitions": partitions,
@@ -105,5 +108,7 @@ def train_steps(
             "champion": version if promoted else champion_version,
             "champion_before": champion_version,
             "metrics": scores.overall.reset_index().to_dict("records"),
+            "evidence": decision.evidence,
             "model_dir": f"{store}/models/{model_name}/{version}",
+            **span,
         }

@@ -81,6 +81,7 @@ def decide_promotion(
     (see :func:`judge`). ``challenger_vs_champion``: the challenger's MASE on the windows the champion
     is scored on, when those are fewer than all held-out windows (default: ``challenger_mase``)."""
     reasons: list[str] = []
+    bars = {"seasonal_naive_bar": seasonal_naive_mase}  # what the challenger's MASE had to stay below
     ok = True
     if not forecasts_complete or not math.isfinite(challenger_mase):
         ok = False
@@ -95,7 +96,7 @@ def decide_promotion(
     else:
         mine = challenger_mase if challenger_vs_champion is None else challenger_vs_champion
         gap = max(margin * champion_mase, required or 0.0)
-        bar = champion_mase - gap
+        bar = bars["champion_bar"] = champion_mase - gap
         why = f"{margin:.1%}" if gap == margin * champion_mase else f"{gap:.4f} (the noise bar)"
         if mine < bar:
             reasons.append(f"beats the champion by more than {why}: MASE {mine:.4f} < {bar:.4f} "
@@ -104,7 +105,7 @@ def decide_promotion(
             ok = False
             reasons.append(f"does not beat the champion by {why}: MASE {mine:.4f} >= {bar:.4f} "
                            f"(champion {champion_mase:.4f})")
-    return PromotionDecision(ok, reasons, challenger_mase, champion_mase, seasonal_naive_mase)
+    return PromotionDecision(ok, reasons, challenger_mase, champion_mase, seasonal_naive_mase, bars)
 
 
 def _unit_mase(forecasts: pd.DataFrame, scales: pd.Series, model: str) -> pd.Series:
@@ -178,7 +179,7 @@ def judge(
     decision = decide_promotion(float(overall[challenger]), float(overall["seasonal_naive"]), champion_mase, margin,
                                 complete, required, mine_vs_champion)
     return PromotionDecision(decision.promote, [*decision.reasons, *notes], decision.challenger_mase,
-                             champion_mase, decision.seasonal_naive_mase, _finite(evidence))
+                             champion_mase, decision.seasonal_naive_mase, _finite({**evidence, **decision.evidence}))
 
 
 def _finite(evidence: dict) -> dict:

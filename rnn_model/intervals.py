@@ -23,7 +23,7 @@ import pandas as pd
 
 from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
-from .panel import Panel
+from .panel import Panel, constant_series
 from .windowing import make_split
 
 __all__ = [
@@ -161,9 +161,8 @@ def _series_facts(panel: Panel, season_length: int) -> tuple[np.ndarray, np.ndar
     scale = seasonal_naive_scale(panel, panel.lengths.astype(np.int64), season_length)  # [n_series]
     starts = panel.offsets[:-1]
     lo = np.minimum.reduceat(np.where(panel.observed, panel.values, np.inf), starts)  # [n_series]
-    hi = np.maximum.reduceat(np.where(panel.observed, panel.values, -np.inf), starts)
     n_obs = np.add.reduceat(panel.observed.astype(np.int64), starts)
-    constant = (n_obs >= 2) & (lo == hi)
+    constant = constant_series(panel)
     scale = np.where(constant, 0.0, scale)
     return scale, constant, (n_obs > 0) & (lo >= 0)
 

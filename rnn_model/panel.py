@@ -22,7 +22,7 @@ from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid, infer_freq, same_freq
 from .schema import ValidationReport, action_for
 
-__all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch"]
+__all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch", "constant_series", "data_span"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,31 @@ class Panel:
                 "y": self.values[keep],
             }
         )
+
+
+def constant_series(panel: Panel) -> np.ndarray:
+    """``[n_series]`` bool: at least two observed values, all equal (the series never varied)."""
+    starts = panel.offsets[:-1]
+    if not panel.n_series:
+        return np.zeros(0, bool)
+    lo = np.minimum.reduceat(np.where(panel.observed, panel.values, np.inf), starts)  # [n_series]
+    hi = np.maximum.reduceat(np.where(panel.observed, panel.values, -np.inf), starts)
+    n_obs = np.add.reduceat(panel.observed.astype(np.int64), starts)
+    return (n_obs >= 2) & (lo == hi)
+
+
+def data_span(panels: list[Panel]) -> dict:
+    """What the data covers, for run summaries: the oldest and newest ``ds`` over all series (ISO text,
+    or int for integer steps), the number of series and of observed values."""
+    panels = [p for p in panels if p.n_series]
+    if not panels:
+        return {"first": None, "last": None, "series": 0, "observations": 0}
+    first = min(int(p.first_tick.min()) for p in panels)
+    last = max(int((p.first_tick + p.lengths - 1).max()) for p in panels)
+    grid = panels[0].grid
+    shown = [v if grid.is_integer else pd.Timestamp(v).isoformat() for v in grid.to_ds(np.array([first, last]))]
+    return {"first": int(shown[0]) if grid.is_integer else shown[0], "last": int(shown[1]) if grid.is_integer else shown[1],
+            "series": sum(p.n_series for p in panels), "observations": sum(int(p.observed.sum()) for p in panels)}
 
 
 def _id_codes(col: pa.ChunkedArray, report: ValidationReport) -> tuple[np.ndarray, np.ndarray]:

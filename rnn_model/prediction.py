@@ -8,7 +8,7 @@ import pandas as pd
 from .baselines import baseline_forecasts
 from .config import ForecastConfig
 from .errors import ConfigError
-from .panel import Panel
+from .panel import Panel, constant_series
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
@@ -142,11 +142,13 @@ class Forecaster:
 
         Series the model cannot forecast (too short, gaps in the last input window, unknown to the
         scaler) get seasonal-naive forecasts labelled ``seasonal_naive`` in ``model``; their ids are
-        returned second.
+        returned second. So do constant series (training drops them by default, ``on_constant``): their
+        seasonal-naive forecast is the constant itself, exactly.
         """
         series_idx = np.arange(panel.n_series)
         origin = panel.lengths.astype(np.int64)
         y_hat, covered = self.forecast_at(panel, series_idx, origin)
+        covered &= ~constant_series(panel)
         return future_frame(panel, y_hat, covered, self.config), [str(i) for i in panel.ids[~covered]]
 
 

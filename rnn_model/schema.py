@@ -62,6 +62,7 @@ class ValidationReport:
     n_series_in: int = 0
     n_series_out: int = 0
     freq: str | None = None
+    stale: str | None = None  # the stale-data warning (prediction.stale_data), set once as_of is known
 
     def add(self, unique_id: str, problem: str, count: int, example: str, action: str) -> None:
         self.problems.append(Problem(str(unique_id), problem, int(count), example, action))
@@ -101,18 +102,29 @@ class ValidationReport:
         raise DataValidationError("invalid input data: " + "; ".join(parts), report=self)
 
     def to_markdown(self) -> str:
-        """A table for the Prefect UI and the CLI (no tabulate dependency)."""
+        """The UI artifact and the CLI's table (no tabulate dependency): a warning for stale data, then the
+        problems (what was dropped, filled, kept or refused), then information (inferred freq, rows after
+        ``as_of``), each its own table."""
         head = (
             f"rows in: {self.n_rows_in}, series in: {self.n_series_in}, series used: {self.n_series_out}, "
             f"freq: {self.freq}\n\n"
         )
-        if not self.problems:
-            return head + "No problems found."
-        lines = ["| unique_id | problem | count | example | action |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {escape_markdown(p.unique_id)} | {p.problem} | {p.count} | {escape_markdown(p.example)} | {p.action} |"
-            for p in self.problems
-        ]
+        if self.stale:
+            head += f"**Warning: {escape_markdown(self.stale, limit=400)}**\n\n"
+        problems = [p for p in self.problems if p.action != "info"]
+        info = [p for p in self.problems if p.action == "info"]
+        if problems:
+            lines = [f"#### Problems ({len(problems)})", "",
+                     "| unique_id | problem | count | example | action |", "|---|---|---|---|---|"]
+            lines += [
+                f"| {escape_markdown(p.unique_id)} | {p.problem} | {p.count} | {escape_markdown(p.example)} | {p.action} |"
+                for p in problems
+            ]
+        else:
+            lines = ["No problems found."]
+        if info:
+            lines += ["", "#### Information", "", "| item | detail | rows |", "|---|---|---|"]
+            lines += [f"| {p.problem} | {escape_markdown(p.example)} | {p.count or ''} |" for p in info]
         return head + "\n".join(lines)
 
 

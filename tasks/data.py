@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from rnn_model.config import DataConfig, ForecastConfig
 from rnn_model.io import read_long_table
 from rnn_model.partitions import PartitionOutcome, combine_outcomes, split_table, validate_partition
+from rnn_model.prediction import stale_data
 from rnn_model.schema import ValidationReport
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
@@ -49,15 +50,18 @@ def validate_group(group: tuple[int, pa.Table], config: ForecastConfig, as_of: s
 
 
 @task(name="data-quality", **COMPUTE)
-def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
+def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str, as_of: str | None = None
                  ) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
     """Every problem of every group in one report (log and UI artifact); raises if any is an error.
+    Stale data (the newest observation more than a horizon before ``as_of``) is a warning in it
+    (``report.stale``).
 
     Returns the groups with series left, the report and the config resolved for the data's freq.
     """
     logger = get_run_logger()
     try:
         kept, report, resolved = combine_outcomes(outcomes)
+        report.stale = stale_data([o.panel for o in kept], as_of, resolved.window.horizon)
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
@@ -69,6 +73,8 @@ def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
     for p in report.problems:
         if p.action not in ("info",):
             logger.warning("data: %s %s x%d (%s): %s", p.unique_id, p.problem, p.count, p.example, p.action)
+    if report.stale:
+        logger.warning(report.stale)
     n_series = sum(o.panel.n_series for o in kept)
     n_slots = sum(len(o.panel.values) for o in kept)
     logger.info("panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d%s",

@@ -37,8 +37,10 @@ PREDICT = "predict/daily-predict"
 AS_OF = "2026-02-20"
 TRAIN_CONFIG = {"train": {"epochs": 3, "steps": None}, "model": {"units": 32, "members": 2}}  # small: by epochs
 TRAIN_ARTIFACTS = {"default-train-data-quality", "default-train-metrics", "default-train-metrics-per-step",
-                   "default-train-promotion", "default-train-training-progress"}
-PREDICT_ARTIFACTS = {"default-predict-data-quality", "default-predict-forecast-plot", "default-predict-fallback"}
+                   "default-train-promotion", "default-train-progress-fit-1", "default-train-loss-fit-1",
+                   "default-train-summary"}
+PREDICT_ARTIFACTS = {"default-predict-data-quality", "default-predict-forecast-plot", "default-predict-fallback",
+                     "default-predict-summary"}
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 UUID_RE = re.compile(r"UUID:\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")

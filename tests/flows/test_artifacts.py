@@ -13,9 +13,11 @@ EXPECTED = {  # key -> artifact type; the keys name the half of the run, so trai
     "default-train-metrics": "table",
     "default-train-metrics-per-step": "table",
     "default-train-promotion": "markdown",
-    "default-train-training-progress": "progress",
+    "default-train-progress-fit-1": "progress",
+    "default-train-loss-fit-1": "table",
     "default-predict-forecast-plot": "image",
     "default-predict-fallback": "markdown",
+    "default-pipeline-summary": "markdown",
 }
 
 
@@ -47,8 +49,37 @@ def test_pipeline_run_publishes_its_artifacts(trained):
     assert image.startswith("data:image/png;base64,")
     assert base64.b64decode(image.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
 
-    progress = by_key["default-train-training-progress"][0].data
-    assert float(progress) == 100.0  # training finished
+    progress = by_key["default-train-progress-fit-1"][0]
+    assert float(progress.data) == 100.0  # training finished
+    assert "fit 1" in progress.description
+    # the loss curve of the fit: one row per epoch shown, the kept one marked
+    losses = by_key["default-train-loss-fit-1"][0].data
+    losses = losses if isinstance(losses, list) else json.loads(losses)
+    kept = [r["epoch"] for r in losses if r["kept"]]
+    assert len(kept) == 1 and all("loss" in r for r in losses), losses
+    assert [r["epoch"] for r in losses] == sorted(r["epoch"] for r in losses) and losses[0]["epoch"] == 1
+
+
+def test_the_run_summary_says_what_happened_and_where(trained):
+    """Issue 15.2: one summary artifact at flow-run level with the decision and versions, as_of and the
+    data's span, the metrics with MASE first and the gate's threshold, and the paths of what was written."""
+    artifacts = run_api(artifacts_of_run_tree, trained["flow_run_id"])
+    summaries = [a for a in artifacts if a.key == "default-pipeline-summary"]
+    assert len(summaries) == 1 and summaries[0].task_run_id is None  # the flow run's own, not a task's
+    text = summaries[0].data
+    print(text)
+    result = trained["result"]
+    assert "v0001 promoted to champion (was none)" in text
+    assert f"| as_of | {AS_OF} |" in text
+    data = result["train"]["data"]
+    assert data["series"] == 4 and f"{data['first']} .. {data['last']}" in text
+    header = next(line for line in text.splitlines() if line.startswith("| model |"))
+    assert header.split("|")[2].strip() == "MASE"  # the gate's metric first
+    assert "| challenger `v0001` |" in text and "*to promote*" in text and "(seasonal naive)" in text
+    evidence = result["train"]["evidence"]
+    assert f"< {evidence['seasonal_naive_bar']:.4f}" in text
+    assert f"`{result['train']['model_dir']}/decision.json`" in text
+    assert f"`{result['predict']['predictions']}`" in text
 
 
 def test_a_run_is_named_and_ends_with_its_outcome(trained):
@@ -60,3 +91,27 @@ def test_a_run_is_named_and_ends_with_its_outcome(trained):
     assert flow_run.state.message == (f"train: v0001 promoted to champion (was none); "
                                       f"predict: wrote {rows} forecasts, model v0001"), flow_run.state.message
     assert {"model:default", "promoted"} <= set(flow_run.tags) and "kept" not in flow_run.tags
+
+
+def test_the_loss_table_marks_the_kept_epoch_and_stays_short():
+    from tasks.training import loss_curve
+
+    validated = [{"loss": 1.0 / (i + 1), "val_loss": abs(i - 6) + 0.5} for i in range(10)]
+    rows = loss_curve(validated)
+    assert [r["epoch"] for r in rows] == list(range(1, 11))  # 10 epochs: all shown
+    assert [r["epoch"] for r in rows if r["kept"]] == [7]  # early stopping restores the lowest val_loss
+    budget = [{"loss": 1.0 / (i + 1)} for i in range(500)]  # a fixed budget: the final weights are kept
+    rows = loss_curve(budget)
+    assert len(rows) <= 22 and rows[0]["epoch"] == 1 and rows[-1]["epoch"] == 500
+    assert [r["epoch"] for r in rows if r["kept"]] == [500]
+
+
+def test_summaries_of_a_rollback_and_a_backfill_name_what_happened():
+    from tasks.outcome import summary_markdown
+
+    text = summary_markdown("train", "train-default-x", {"champion": "v0001", "promoted": False, "rollback": True})
+    assert "champion rolled back to v0001" in text and "`v0001`" in text
+    runs = [{"train": {"version": "v0002", "promoted": True, "champion_before": "v0001", "as_of": "2026-01-02"},
+             "predict": {"rows": 12, "model_version": "v0002"}}]
+    text = summary_markdown("backfill", "backfill-default-a..b", runs)
+    assert "| 2026-01-02 | v0002 promoted to champion (was v0001) | wrote 12 forecasts, model v0002 |" in text
