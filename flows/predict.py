@@ -91,7 +91,7 @@ def predict_steps(
         n_series = sum(o.panel.n_series for o in outcomes)
         fallback = fallback_series(parts.values())
         report_fallback(fallback, n_series, bundle is not None, model_name)
-        publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name)
+        publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name, label)
         return {
             "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),
             "parts": paths,

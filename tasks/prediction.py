@@ -7,14 +7,14 @@ import base64
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact
 
 from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import write_prediction_parts
 from rnn_model.panel import Panel
 from rnn_model.partitions import PartitionOutcome
-from rnn_model.plotting import forecast_plot_png
+from rnn_model.plotting import forecast_plot_png, plotted_series
 from rnn_model.schema import escape_markdown
 from rnn_model.stages import SEASONAL_NAIVE, prediction_frame
 
@@ -70,7 +70,14 @@ def fallback_series(frames) -> list[str]:
 
 
 @task(name="forecast-plot", **COMPUTE)
-def publish_plot(panel: Panel, frame: pd.DataFrame, model_name: str) -> None:
-    png = forecast_plot_png(panel, frame)
+def publish_plot(panel: Panel, frame: pd.DataFrame, model_name: str, as_of: str) -> None:
+    """The plot as a markdown artifact holding the PNG inline: an image artifact would print its whole
+    ``data:`` URL as the caption under the picture."""
+    png = forecast_plot_png(panel, frame, as_of=as_of)
+    ids = plotted_series(frame)
     url = "data:image/png;base64," + base64.b64encode(png).decode()
-    create_image_artifact(url, key=artifact_key(model_name, "predict", "forecast-plot"), description="History and forecast")
+    create_markdown_artifact(
+        f"### Forecasts, as_of {as_of}\n\nShown: {', '.join(escape_markdown(i) for i in ids)} (the largest of "
+        f"{frame['unique_id'].nunique()} series by forecast level); shaded: 80 % and 95 % intervals.\n\n"
+        f"![forecast plot]({url})",
+        key=artifact_key(model_name, "predict", "forecast-plot"), description="History and forecast")

@@ -256,6 +256,23 @@ def check_artifacts(api: Api, rep: Report, label: str, run_id: str, expected: se
               f"found {sorted(keys)}" + (f"; MISSING {sorted(missing)}" if missing else ""))
 
 
+def check_summary(api: Api, rep: Report, label: str, run_id: str, needles: list[str]) -> None:
+    """The run's summary artifact (flow-run level, not a task's) holds the outcome, as_of, the metrics and
+    the paths of what was written."""
+    found = api.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]},
+                                                         "key": {"any_": [f"default-{label}-summary"]}}, "limit": 5})
+    text = found[0]["data"] if found else ""
+    missing = [n for n in needles if n not in text]
+    rep.check(f"{label}: summary artifact", len(found) == 1 and found[0].get("task_run_id") is None and not missing,
+              f"{len(found)} found" + (f"; missing {missing}" if missing else f"; {len(text)} characters"))
+
+
+def check_distinct_keys(api: Api, rep: Report, train_id: str, predict_id: str) -> None:
+    train, predict = artifact_keys(api, train_id), artifact_keys(api, predict_id)
+    rep.check("train and predict artifacts under distinct keys", bool(train) and bool(predict) and not train & predict,
+              f"shared: {sorted(train & predict)}" if train & predict else f"{len(train)} + {len(predict)} keys")
+
+
 def check_bundle(rep: Report, store: Path) -> tuple[str | None, str | None]:
     """The newest model version and the champion after the train run."""
     versions = sorted(p for p in (store / "models" / "default").glob("v*") if (p / "config.json").exists())
@@ -399,6 +416,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_artifacts(api, rep, "train", train_id, TRAIN_ARTIFACTS)
             check_run_label(rep, "train", run, ("promoted to champion", "not promoted"))
             trained, champion = check_bundle(rep, store)
+            check_summary(api, rep, "train", train_id, [f"| as_of | {AS_OF} |", f"challenger | `{trained}`", "| MASE |",
+                                                        "*to promote*", "decision.json", "seasonal_naive"])
             log(f"trained {trained}; champion now: {champion or 'none (the challenger was not promoted)'}")
         phase("train run", start)
 
@@ -410,6 +429,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_run_label(rep, "predict", run, ("wrote ",))
             # without a champion every series falls back to seasonal naive (and says so in an artifact)
             check_predictions(rep, store, champion or "seasonal_naive")
+            check_summary(api, rep, "predict", predict_id, [f"| as_of | {AS_OF} |", "| predictions |",
+                                                            f"as_of={AS_OF}", "| forecasts |"])
+            check_distinct_keys(api, rep, train_id, predict_id)
         phase("predict run", start)
 
         if trained and trained != champion:

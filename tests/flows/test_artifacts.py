@@ -15,7 +15,7 @@ EXPECTED = {  # key -> artifact type; the keys name the half of the run, so trai
     "default-train-promotion": "markdown",
     "default-train-progress-fit-1": "progress",
     "default-train-loss-fit-1": "table",
-    "default-predict-forecast-plot": "image",
+    "default-predict-forecast-plot": "markdown",
     "default-predict-fallback": "markdown",
     "default-pipeline-summary": "markdown",
 }
@@ -45,9 +45,14 @@ def test_pipeline_run_publishes_its_artifacts(trained):
     promotion = by_key["default-train-promotion"][0].data
     assert "v0001" in promotion and "promoted to champion" in promotion
 
-    image = by_key["default-predict-forecast-plot"][0].data
-    assert image.startswith("data:image/png;base64,")
-    assert base64.b64decode(image.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    plot = by_key["default-predict-forecast-plot"][0].data  # markdown: a title, what is shown, the PNG inline
+    assert plot.startswith(f"### Forecasts, as_of {AS_OF}") and "80 % and 95 % intervals" in plot
+    url = plot.split("![forecast plot](", 1)[1].rstrip(")")
+    assert url.startswith("data:image/png;base64,")
+    png = base64.b64decode(url.split(",", 1)[1])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    assert width >= 10 * 120  # 10 inches at dpi 120
 
     progress = by_key["default-train-progress-fit-1"][0]
     assert float(progress.data) == 100.0  # training finished
