@@ -27,8 +27,21 @@ def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:
     return c.window.horizon == config.window.horizon and c.data.freq == config.data.freq
 
 
+_DECIMALS = {"mase": 4, "mae": 4, "rmse": 4, "smape": 2}
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    """Rows for a table artifact: MASE (the gate's metric) first, one number of decimals per metric."""
+    columns = [c for c in frame.columns if c not in _DECIMALS] + [c for c in _DECIMALS if c in frame.columns]
+    return [{k: (round(v, _DECIMALS.get(k, 4)) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in frame[columns].to_dict("records")]
+
+
+def _mase_by_step(per_step: pd.DataFrame) -> list[dict]:
+    """One row per horizon step, one MASE column per model (not one row per step and model)."""
+    wide = per_step.pivot(index="horizon_step", columns="model", values="mase").round(4)
+    return [{"horizon_step": int(step), **{f"{m} mase": float(v) for m, v in row.items()}}
+            for step, row in wide.iterrows()]
 
 
 @task(name="evaluate-models", **COMPUTE)
@@ -45,8 +58,8 @@ def evaluate_models(
     overall = scores.overall.reset_index()
     create_table_artifact(_records(overall), key=artifact_key(model_name, "train", "metrics"),
                           description="Held-out metrics: challenger vs champion vs naive vs seasonal naive")
-    create_table_artifact(_records(scores.per_step), key=artifact_key(model_name, "train", "metrics-per-step"),
-                          description="Held-out metrics per horizon step")
+    create_table_artifact(_mase_by_step(scores.per_step), key=artifact_key(model_name, "train", "metrics-per-step"),
+                          description="Held-out MASE per horizon step and model")
     for row in overall.itertuples():
         logger.info("%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape)
     return forecasts, scores

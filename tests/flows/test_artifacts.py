@@ -120,3 +120,19 @@ def test_summaries_of_a_rollback_and_a_backfill_name_what_happened():
              "predict": {"rows": 12, "model_version": "v0002"}}]
     text = summary_markdown("backfill", "backfill-default-a..b", runs)
     assert "| 2026-01-02 | v0002 promoted to champion (was v0001) | wrote 12 forecasts, model v0002 |" in text
+
+
+def test_metric_tables_put_mase_first_and_one_row_per_step():
+    import pandas as pd
+
+    from tasks.evaluation import _mase_by_step, _records
+
+    overall = pd.DataFrame({"model": ["challenger", "naive"], "mae": [1.234567, 2.0], "rmse": [1.5, 2.5],
+                            "smape": [12.3456, 20.0], "mase": [0.812345, 1.1]})
+    rows = _records(overall)
+    assert list(rows[0]) == ["model", "mase", "mae", "rmse", "smape"]
+    assert rows[0]["mase"] == 0.8123 and rows[0]["smape"] == 12.35
+    per_step = pd.DataFrame({"horizon_step": [1, 1, 2, 2], "model": ["challenger", "naive"] * 2,
+                             "mase": [0.5, 1.0, 0.6, 1.2], "mae": 1.0, "rmse": 1.0, "smape": 1.0})
+    assert _mase_by_step(per_step) == [{"horizon_step": 1, "challenger mase": 0.5, "naive mase": 1.0},
+                                       {"horizon_step": 2, "challenger mase": 0.6, "naive mase": 1.2}]
