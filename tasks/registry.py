@@ -57,6 +57,10 @@ def register_challenger(store: str, model_name: str, result: TrainResult, metric
 def promote(store: str, model_name: str, version: str, decision: PromotionDecision, force: bool) -> bool:
     """Record the decision with the version and move the champion pointer when it passes (or is forced)."""
     registry = ModelRegistry(store, model_name)
+    try:
+        before = registry.champion()
+    except RegistryError:  # a corrupt pointer: load_champion already reported it; promotion mends it
+        before = "unreadable"
     promoted = decision.promote or force
     reasons = list(decision.reasons) + (["forced by force_promote=True"] if force and not decision.promote else [])
     if promoted:  # pointer first: if this fails, decision.json still says "not promoted (pending)"
@@ -65,8 +69,14 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
                                        "evidence": decision.evidence})
     shown = PromotionDecision(promoted, reasons, decision.challenger_mase, decision.champion_mase,
                               decision.seasonal_naive_mase, decision.evidence)
-    create_markdown_artifact(shown.to_markdown(version), key=artifact_key(model_name, "train", "promotion"),
-                             description="Promotion decision")
+    where = registry.root / version
+    card = shown.to_markdown(version) + (
+        f"\n\n- champion before: {f'`{before}`' if before else 'none'}; champion now: "
+        f"`{version if promoted else before}`\n- bundle: `{where}`\n- decision: `{where / 'decision.json'}`"
+        if promoted or before else
+        f"\n\n- no champion yet: predictions are seasonal naive until a challenger passes\n- bundle: `{where}`"
+        f"\n- decision: `{where / 'decision.json'}`")
+    create_markdown_artifact(card, key=artifact_key(model_name, "train", "promotion"), description="Promotion decision")
     log = get_run_logger().info if promoted else get_run_logger().warning
     log("challenger %s %s: %s", version, "promoted" if promoted else "not promoted", "; ".join(reasons))
     return promoted

@@ -44,6 +44,7 @@ def test_pipeline_run_publishes_its_artifacts(trained):
 
     promotion = by_key["default-train-promotion"][0].data
     assert "v0001" in promotion and "promoted to champion" in promotion
+    assert "champion before: none; champion now: `v0001`" in promotion and "v0001/decision.json`" in promotion
 
     plot = by_key["default-predict-forecast-plot"][0].data  # markdown: a title, what is shown, the PNG inline
     assert plot.startswith(f"### Forecasts, as_of {AS_OF}") and "80 % and 95 % intervals" in plot
