@@ -59,8 +59,14 @@ def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, in
     joined = joined[np.isfinite(joined["y"])]
     raw = float(np.nanmean([np.mean(np.abs(g.y - g.y_hat)) / scales[u] for u, g in joined.groupby("unique_id")]))
     last_season = {u: g["y"].to_numpy()[-m:] for u, g in train_part.groupby("unique_id")}
-    snaive = float(np.nanmean([np.mean(np.abs(g.y.to_numpy() - np.resize(last_season[u], len(g)))) / scales[u]
-                               for u, g in test.groupby("unique_id")]))
+    snaive = float(
+        np.nanmean(
+            [
+                np.mean(np.abs(g.y.to_numpy() - np.resize(last_season[u], len(g)))) / scales[u]
+                for u, g in test.groupby("unique_id")
+            ]
+        )
+    )
     if "scaler" in result.extra:
         log(f"  scaler: {result.extra['scaler']}")
     return raw, raw if gate else snaive, secs, result.best_epoch, len(result.history["loss"])
@@ -68,22 +74,36 @@ def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
-                    help="config overrides as JSON (repeatable; default: the default configuration only)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="config overrides as JSON (repeatable; default: the default configuration only)",
+    )
     ap.add_argument("--datasets", help="comma-separated subset (default: all seven)")
     args = ap.parse_args(argv)
-    variants = {"default": {}} if not args.variant else {
-        v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}
+    variants = (
+        {"default": {}}
+        if not args.variant
+        else {v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}
+    )
     datasets = load_datasets()
     names = args.datasets.split(",") if args.datasets else list(datasets)
     for vname, overrides in variants.items():
         raw, gated = {}, {}
         for name in names:
             raw[name], gated[name], secs, best, ran = run_variant(datasets[name], overrides)
-            log(f"{vname:16s} {name:14s} MASE {raw[name]:.3f} gated {gated[name]:.3f} {secs:5.1f}s "
-                f"best epoch {best}/{ran}")
-        print(f"| {vname} | " + " | ".join(f"{raw[n]:.3f}" for n in names)
-              + f" | {geo_mean(list(raw.values())):.3f} | {geo_mean(list(gated.values())):.3f} |", flush=True)
+            log(
+                f"{vname:16s} {name:14s} MASE {raw[name]:.3f} gated {gated[name]:.3f} {secs:5.1f}s "
+                f"best epoch {best}/{ran}"
+            )
+        print(
+            f"| {vname} | "
+            + " | ".join(f"{raw[n]:.3f}" for n in names)
+            + f" | {geo_mean(list(raw.values())):.3f} | {geo_mean(list(gated.values())):.3f} |",
+            flush=True,
+        )
     return 0
 
 

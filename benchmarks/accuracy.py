@@ -94,8 +94,13 @@ def log(msg: str) -> None:
 
 TOURISM_BEST = {"tourism_monthly": 1.38, "tourism_quarterly": 1.43, "tourism_yearly": 2.28}
 DEFAULT_SEEDS = "0,1,2"
-TARGETS = {"geo_mean_vs_best_competitor": 0.95, "beats_autoets_share": 2 / 3, "worst_vs_seasonal_naive": 1.02,
-           "max_seed_spread": 1.05, "m3_monthly_smape_vs_autotheta": 1.0}
+TARGETS = {
+    "geo_mean_vs_best_competitor": 0.95,
+    "beats_autoets_share": 2 / 3,
+    "worst_vs_seasonal_naive": 1.02,
+    "max_seed_spread": 1.05,
+    "m3_monthly_smape_vs_autotheta": 1.0,
+}
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -143,9 +148,15 @@ class Window:
         train, test, end = split(frame, h, origin)
         test = test.astype({"ds": "datetime64[ns]"})
         by_series = {u: g["y"].to_numpy(np.float64) for u, g in train.groupby("unique_id", sort=True)}
-        return cls(origin, train, end, test, {u: g["y"].to_numpy(np.float64) for u, g in test.groupby("unique_id")},
-                   {u: mase_scale(y, m) for u, y in by_series.items()},
-                   {u: mase_scale(y, m, strict=True) for u, y in by_series.items()} if strict else None)
+        return cls(
+            origin,
+            train,
+            end,
+            test,
+            {u: g["y"].to_numpy(np.float64) for u, g in test.groupby("unique_id")},
+            {u: mase_scale(y, m) for u, y in by_series.items()},
+            {u: mase_scale(y, m, strict=True) for u, y in by_series.items()} if strict else None,
+        )
 
     def score(self, forecasts: dict[str, np.ndarray]) -> dict:
         """MASE and sMAPE (and the Tourism MASE) of ``{uid: forecast[h]}``, each the mean over series."""
@@ -226,9 +237,25 @@ def prepare(name: str, ds: dict, n_origins: int, workdir: Path, history: int) ->
 def cli_command(job: Job, prep: Prepared, store: Path) -> list[str]:
     ds, end = prep.ds, prep.windows[job.origin].train_end
     exe = Path(sys.executable).parent / "rnn-forecast"
-    return [str(exe), "run", "--data", str(prep.data), "--store", str(store), "--horizon", str(ds["h"]),
-            "--freq", ds["freq"], "--season-length", str(ds["m"]), "--as-of", end.isoformat(),
-            "--seed", str(job.seed), *job.extra]
+    return [
+        str(exe),
+        "run",
+        "--data",
+        str(prep.data),
+        "--store",
+        str(store),
+        "--horizon",
+        str(ds["h"]),
+        "--freq",
+        ds["freq"],
+        "--season-length",
+        str(ds["m"]),
+        "--as-of",
+        end.isoformat(),
+        "--seed",
+        str(job.seed),
+        *job.extra,
+    ]
 
 
 def read_predictions(store: Path, pattern: str = "predictions/as_of=*/*.parquet") -> pd.DataFrame:
@@ -257,8 +284,14 @@ def run_job(job: Job, prep: Prepared, workdir: Path, api_url: str | None) -> dic
     error of a failed run). ``api_url``: the Prefect API the run uses (None: its own temporary one)."""
     store = Path(tempfile.mkdtemp(prefix=f"store-{job.dataset}-", dir=workdir))
     cmd = cli_command(job, prep, store)
-    record = {"key": job.key, "dataset": job.dataset, "variant": job.variant, "seed": job.seed,
-              "origin": job.origin, "command": shlex.join(cmd)}
+    record = {
+        "key": job.key,
+        "dataset": job.dataset,
+        "variant": job.variant,
+        "seed": job.seed,
+        "origin": job.origin,
+        "command": shlex.join(cmd),
+    }
     log(f"  $ {record['command']}")
     env = child_env(PREFECT_HOME=str(store / ".prefect"), **({"PREFECT_API_URL": api_url} if api_url else {}))
     t0 = time.perf_counter()
@@ -270,17 +303,20 @@ def run_job(job: Job, prep: Prepared, workdir: Path, api_url: str | None) -> dic
             raise RuntimeError(f"rnn-forecast exited {proc.returncode}: {' '.join(proc.stderr.split())[-800:]}")
         window = prep.windows[job.origin]
         pred = read_predictions(store)
-        record.update(window.score(aligned_forecasts(pred, window.test)),
-                      model_rows=float((pred["model_version"] != "seasonal_naive").mean()),
-                      **coverage_counts(pred, window.test))
+        record.update(
+            window.score(aligned_forecasts(pred, window.test)),
+            model_rows=float((pred["model_version"] != "seasonal_naive").mean()),
+            **coverage_counts(pred, window.test),
+        )
     except Exception as exc:  # noqa: BLE001 - a failed run is a result: recorded and reported
         record["error"] = f"{type(exc).__name__}: {exc}"
     shutil.rmtree(store, ignore_errors=True)  # the model bundles of ~100 runs are not kept
     return record
 
 
-def run_jobs(todo: list[Job], run: Callable[[Job], dict], n_parallel: int, records: dict,
-             on_record: Callable[[dict], None]) -> dict[str, dict]:
+def run_jobs(
+    todo: list[Job], run: Callable[[Job], dict], n_parallel: int, records: dict, on_record: Callable[[dict], None]
+) -> dict[str, dict]:
     """``run`` on every job, ``n_parallel`` at a time; each record is added to ``records`` (by key), which
     ``on_record`` then sees."""
     log(f"{len(todo)} CLI runs to do ({len(records)} reused), {n_parallel} at a time")
@@ -289,8 +325,9 @@ def run_jobs(todo: list[Job], run: Callable[[Job], dict], n_parallel: int, recor
         for i, fut in enumerate(as_completed(futures), 1):
             rec = fut.result()
             records[rec["key"]] = rec
-            state = rec.get("error") or (f"MASE {rec['mase']:.3f}, sMAPE {rec['smape']:.2f}, "
-                                         f"model rows {rec['model_rows']:.0%}")
+            state = rec.get("error") or (
+                f"MASE {rec['mase']:.3f}, sMAPE {rec['smape']:.2f}, model rows {rec['model_rows']:.0%}"
+            )
             log(f"  [{i}/{len(todo)}] {rec['key']}: {rec['seconds']:.0f}s, {state}")
             on_record(records)
     return records
@@ -322,13 +359,18 @@ def aggregate_runs(records: list[dict]) -> dict:
     """Per seed the mean over origins; then the median over seeds, the spread (max/min of the per-seed MASE),
     runtime, share of model rows and the interval coverage pooled over all runs."""
     failed = [r for r in records if "error" in r]
-    out = {"runs": len(records), "failed": len(failed), "errors": sorted({r["error"][:800] for r in failed}),
-           "seconds_total": float(sum(r["seconds"] for r in records)),
-           "seconds_median": float(statistics.median(r["seconds"] for r in records))}
+    out = {
+        "runs": len(records),
+        "failed": len(failed),
+        "errors": sorted({r["error"][:800] for r in failed}),
+        "seconds_total": float(sum(r["seconds"] for r in records)),
+        "seconds_median": float(statistics.median(r["seconds"] for r in records)),
+    }
     ok = [r for r in records if "error" not in r]
     seeds = sorted({r["seed"] for r in records})
-    per_seed = {s: _mean_scores([r for r in ok if r["seed"] == s]) for s in seeds
-                if not any(r["seed"] == s for r in failed)}
+    per_seed = {
+        s: _mean_scores([r for r in ok if r["seed"] == s]) for s in seeds if not any(r["seed"] == s for r in failed)
+    }
     nan = float("nan")
     out["per_seed"] = {str(s): v for s, v in per_seed.items()}
     for k in SCORE_KEYS:
@@ -344,17 +386,28 @@ def aggregate_runs(records: list[dict]) -> dict:
     return out
 
 
-def summarize(prepared: dict[str, Prepared], records: dict[str, dict], variants: list[tuple[str, list[str]]],
-              refit: bool) -> dict:
+def summarize(
+    prepared: dict[str, Prepared], records: dict[str, dict], variants: list[tuple[str, list[str]]], refit: bool
+) -> dict:
     """The per-data-set results: description, competitors (scores and fits) and each variant's aggregate."""
     out = {}
     for name, prep in prepared.items():
         ds = prep.ds
         scores, fits = competitor_scores(prep, refit)
-        entry = {"n_series": int(ds["frame"]["unique_id"].nunique()), "rows": int(len(ds["frame"])),
-                 "freq": ds["freq"], "h": ds["h"], "m": ds["m"], "origins": len(prep.windows),
-                 "stat_history": stat_history(name), "note": ds["note"], "source": ds["source"],
-                 "scores": scores, "competitor_fits": fits, "variants": {}}
+        entry = {
+            "n_series": int(ds["frame"]["unique_id"].nunique()),
+            "rows": int(len(ds["frame"])),
+            "freq": ds["freq"],
+            "h": ds["h"],
+            "m": ds["m"],
+            "origins": len(prep.windows),
+            "stat_history": stat_history(name),
+            "note": ds["note"],
+            "source": ds["source"],
+            "scores": scores,
+            "competitor_fits": fits,
+            "variants": {},
+        }
         for vname, _ in variants:
             recs = [r for r in records.values() if r["dataset"] == name and r["variant"] == vname]
             if recs:
@@ -374,18 +427,36 @@ def targets(datasets: dict, variant: str) -> tuple[list[tuple[str, float, float,
     beats = [o < e["scores"]["AutoETS"]["mase"] for o, e in zip(ours, datasets.values())]
     vs_sn = [o / e["scores"]["seasonal_naive"]["mase"] for o, e in zip(ours, datasets.values())]
     spreads = [e["variants"][variant]["spread"] for e in datasets.values()]
-    rows = [(f"geo_mean_mase_vs_best_competitor[{variant}]", geo_mean(ours, strict=True) / gm[best],
-             TARGETS["geo_mean_vs_best_competitor"], False),
-            (f"share_of_sets_beating_autoets[{variant}]", sum(beats) / len(beats), TARGETS["beats_autoets_share"], True),
-            (f"worst_mase_vs_seasonal_naive[{variant}]", float(np.max(vs_sn)), TARGETS["worst_vs_seasonal_naive"],
-             False),  # np.max: NaN (a failed data set) fails the target
-            (f"max_seed_spread[{variant}]", float(np.max(spreads)), TARGETS["max_seed_spread"], False)]
+    rows = [
+        (
+            f"geo_mean_mase_vs_best_competitor[{variant}]",
+            geo_mean(ours, strict=True) / gm[best],
+            TARGETS["geo_mean_vs_best_competitor"],
+            False,
+        ),
+        (f"share_of_sets_beating_autoets[{variant}]", sum(beats) / len(beats), TARGETS["beats_autoets_share"], True),
+        (
+            f"worst_mase_vs_seasonal_naive[{variant}]",
+            float(np.max(vs_sn)),
+            TARGETS["worst_vs_seasonal_naive"],
+            False,
+        ),  # np.max: NaN (a failed data set) fails the target
+        (f"max_seed_spread[{variant}]", float(np.max(spreads)), TARGETS["max_seed_spread"], False),
+    ]
     if "m3_monthly" in datasets:
         s = datasets["m3_monthly"]["scores"]
-        rows.append((f"m3_monthly_smape_vs_autotheta[{variant}]", s[model]["smape"] / s["AutoTheta"]["smape"],
-                     TARGETS["m3_monthly_smape_vs_autotheta"], False))
-    note = (f"best competitor by geo-mean MASE: {best} ({gm[best]:.3f}); beats AutoETS on {sum(beats)} of "
-            f"{len(beats)} data sets; worst vs seasonal naive on {list(datasets)[int(np.argmax(vs_sn))]}")
+        rows.append(
+            (
+                f"m3_monthly_smape_vs_autotheta[{variant}]",
+                s[model]["smape"] / s["AutoTheta"]["smape"],
+                TARGETS["m3_monthly_smape_vs_autotheta"],
+                False,
+            )
+        )
+    note = (
+        f"best competitor by geo-mean MASE: {best} ({gm[best]:.3f}); beats AutoETS on {sum(beats)} of "
+        f"{len(beats)} data sets; worst vs seasonal naive on {list(datasets)[int(np.argmax(vs_sn))]}"
+    )
     return [(n, v if math.isfinite(v) else float("nan"), t, hi) for n, v, t, hi in rows], note
 
 
@@ -409,8 +480,14 @@ def _metric_table(datasets: dict, models: list[str], key: str, fmt: str, geo: bo
         best = min((v for v in vals if math.isfinite(v)), default=None)
         print(_row([name, *[(f"**{v:{fmt}}**" if v == best else f"{v:{fmt}}") for v in vals]]))
     if geo:
-        print(_row(["**geo-mean**", *[f"{geo_mean([e['scores'][m][key] for e in datasets.values()], True):{fmt}}"
-                                      for m in models]]))
+        print(
+            _row(
+                [
+                    "**geo-mean**",
+                    *[f"{geo_mean([e['scores'][m][key] for e in datasets.values()], True):{fmt}}" for m in models],
+                ]
+            )
+        )
 
 
 def print_tables(results: dict, verdicts: bool = True) -> None:
@@ -421,21 +498,67 @@ def print_tables(results: dict, verdicts: bool = True) -> None:
     print("\n" + _row(["data set", "series", "rows", "freq", "h", "m", "origins", "stat history", "source", "note"]))
     print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
     for name, e in datasets.items():
-        print(_row([name, e["n_series"], e["rows"], e["freq"], e["h"], e["m"], e["origins"], e["stat_history"],
-                    e["source"], e["note"]]))
+        print(
+            _row(
+                [
+                    name,
+                    e["n_series"],
+                    e["rows"],
+                    e["freq"],
+                    e["h"],
+                    e["m"],
+                    e["origins"],
+                    e["stat_history"],
+                    e["source"],
+                    e["note"],
+                ]
+            )
+        )
     _metric_table(datasets, models, "mase", ".3f", geo=True)
     _metric_table(datasets, models, "smape", ".2f", geo=False)
-    print("\n" + _row(["data set", "run", "runs", "failed", "MASE per seed", "spread", "s per run (median)",
-                       "s total", "model rows", "coverage 80 %", "coverage 95 %", "held-out points per seed"]))
+    print(
+        "\n"
+        + _row(
+            [
+                "data set",
+                "run",
+                "runs",
+                "failed",
+                "MASE per seed",
+                "spread",
+                "s per run (median)",
+                "s total",
+                "model rows",
+                "coverage 80 %",
+                "coverage 95 %",
+                "held-out points per seed",
+            ]
+        )
+    )
     print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     errors = []
     for name, e in datasets.items():
         for v, a in e["variants"].items():
             errors += [f"failed runs of {name}/{v}: {err}" for err in a["errors"]]
             per = ", ".join(f"{s['mase']:.3f}" for s in a["per_seed"].values())
-            print(_row([name, v, a["runs"], a["failed"], per, f"{a['spread']:.3f}", f"{a['seconds_median']:.0f}",
-                        f"{a['seconds_total']:.0f}", f"{a['model_rows']:.0%}", f"{a['coverage_80']:.1%}",
-                        f"{a['coverage_95']:.1%}", a["points_80"]]))
+            print(
+                _row(
+                    [
+                        name,
+                        v,
+                        a["runs"],
+                        a["failed"],
+                        per,
+                        f"{a['spread']:.3f}",
+                        f"{a['seconds_median']:.0f}",
+                        f"{a['seconds_total']:.0f}",
+                        f"{a['model_rows']:.0%}",
+                        f"{a['coverage_80']:.1%}",
+                        f"{a['coverage_95']:.1%}",
+                        a["points_80"],
+                    ]
+                )
+            )
     print("".join(f"\n{err}" for err in errors))
     _tourism_table(datasets, models)
     _fit_table(datasets)
@@ -451,8 +574,10 @@ def _tourism_table(datasets: dict, models: list[str]) -> None:
     names = [n for n in TOURISM_BEST if n in datasets]
     if not names:
         return
-    print("\nTourism, MASE as the competition defines it (scale: in-sample mean absolute difference at lag 12/4/1 "
-          "for monthly/quarterly/yearly; the mean over all series), published best beside it:")
+    print(
+        "\nTourism, MASE as the competition defines it (scale: in-sample mean absolute difference at lag 12/4/1 "
+        "for monthly/quarterly/yearly; the mean over all series), published best beside it:"
+    )
     print(_row(["data set", "published best", *models]))
     print("|---|---:|" + "---:|" * len(models))
     for n in names:
@@ -478,22 +603,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", help=f"comma-separated subset of: {', '.join(LOADERS)} (default: all)")
     ap.add_argument("--seeds", default=DEFAULT_SEEDS, help=f"seeds, passed as --seed (default: {DEFAULT_SEEDS})")
-    ap.add_argument("--origins", type=int, help="rolling test origins of the sets of fewer than 10 series "
-                                                "(default: 4; the panels always have 1)")
+    ap.add_argument(
+        "--origins",
+        type=int,
+        help="rolling test origins of the sets of fewer than 10 series (default: 4; the panels always have 1)",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke test: the first seed, one origin, no verdicts")
     ap.add_argument("--jobs", type=int, default=1, help="CLI runs in parallel (default: 1)")
-    ap.add_argument("--own-api", action="store_true",
-                    help="every run starts its own temporary Prefect API, as a user's first run does (default: one "
-                         "API server shared by all runs, which saves its ~20 s start-up per run)")
-    ap.add_argument("--variant", action="append", default=[], metavar='NAME="CLI ARGS"',
-                    help="extra configuration(s): CLI args appended to each run, e.g. lr3e-3='--learning-rate 0.003'")
+    ap.add_argument(
+        "--own-api",
+        action="store_true",
+        help="every run starts its own temporary Prefect API, as a user's first run does (default: one "
+        "API server shared by all runs, which saves its ~20 s start-up per run)",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar='NAME="CLI ARGS"',
+        help="extra configuration(s): CLI args appended to each run, e.g. lr3e-3='--learning-rate 0.003'",
+    )
     ap.add_argument("--no-default", action="store_true", help="skip the default configuration (only --variant)")
-    ap.add_argument("--pipeline-history", type=int, default=0,
-                    help="the pipeline sees only the last N training points of each series (default: all)")
+    ap.add_argument(
+        "--pipeline-history",
+        type=int,
+        default=0,
+        help="the pipeline sees only the last N training points of each series (default: all)",
+    )
     ap.add_argument("--refit-competitors", action="store_true", help="fit the competitors again (ignore the cache)")
     ap.add_argument("--json", help="write all results as JSON here (after every run)")
-    ap.add_argument("--resume", metavar="JSON", help="reuse the runs of an earlier --json file (same data set, "
-                                                     "configuration, seed and origin); do only the missing ones")
+    ap.add_argument(
+        "--resume",
+        metavar="JSON",
+        help="reuse the runs of an earlier --json file (same data set, "
+        "configuration, seed and origin); do only the missing ones",
+    )
     ap.add_argument("--tables-from", metavar="JSON", help="only print the tables of an earlier --json file")
     return ap.parse_args(argv)
 
@@ -501,16 +645,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def plan(args: argparse.Namespace, datasets: dict) -> tuple[list[tuple[str, list[str]]], list[int], dict, list[Job]]:
     """Variants, seeds, origins per data set and the CLI runs."""
     variants = ([("default", [])] if not args.no_default else []) + [
-        (v.split("=", 1)[0], shlex.split(v.split("=", 1)[1]) if "=" in v else []) for v in args.variant]
+        (v.split("=", 1)[0], shlex.split(v.split("=", 1)[1]) if "=" in v else []) for v in args.variant
+    ]
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
     origins = {n: 1 if args.quick or d["origins"] == 1 else (args.origins or d["origins"]) for n, d in datasets.items()}
-    jobs = [Job(n, v, tuple(extra), s, k) for n in datasets for v, extra in variants for s in seeds
-            for k in range(origins[n])]
+    jobs = [
+        Job(n, v, tuple(extra), s, k)
+        for n in datasets
+        for v, extra in variants
+        for s in seeds
+        for k in range(origins[n])
+    ]
     return variants, seeds, origins, jobs
 
 
-def execute(todo: list[Job], prepared: dict[str, Prepared], workdir: Path, args: argparse.Namespace, records: dict,
-            save: Callable[[dict], None]) -> bool:
+def execute(
+    todo: list[Job],
+    prepared: dict[str, Prepared],
+    workdir: Path,
+    args: argparse.Namespace,
+    records: dict,
+    save: Callable[[dict], None],
+) -> bool:
     """Runs the CLI jobs, against one shared Prefect API unless ``--own-api``; returns whether it was shared."""
     shared = bool(todo) and not args.own_api
     with tempfile.TemporaryDirectory(prefix="accuracy-prefect-") as home:
@@ -541,22 +697,35 @@ def main(argv: list[str] | None = None) -> int:
     done = json.loads(Path(args.resume).read_text()).get("runs", {}) if args.resume else {}
     records = {j.key: done[j.key] for j in jobs if j.key in done and "error" not in done[j.key]}
     todo = [j for j in jobs if j.key not in records]
-    meta = {"seeds": seeds, "origins": origins, "variants": dict(variants), "quick": args.quick,
-            "statsforecast": version("statsforecast"), "machine": machine(), "machine_line": machine_line(),
-            "argv": sys.argv[1:] if argv is None else argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {
+        "seeds": seeds,
+        "origins": origins,
+        "variants": dict(variants),
+        "quick": args.quick,
+        "statsforecast": version("statsforecast"),
+        "machine": machine(),
+        "machine_line": machine_line(),
+        "argv": sys.argv[1:] if argv is None else argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     t0 = time.perf_counter()
 
     def save(records: dict, datasets_out: dict | None = None) -> None:
         if args.json:
-            out = {"meta": {**meta, "seconds": time.perf_counter() - t0}, "datasets": datasets_out or {},
-                   "runs": records}
+            out = {
+                "meta": {**meta, "seconds": time.perf_counter() - t0},
+                "datasets": datasets_out or {},
+                "runs": records,
+            }
             Path(args.json).write_text(json.dumps(out, indent=1, default=float))
 
     with tempfile.TemporaryDirectory(prefix="accuracy-") as tmp:
         prepared = {n: prepare(n, d, origins[n], Path(tmp), args.pipeline_history) for n, d in datasets.items()}
         for n, d in datasets.items():
-            log(f"[{n}] {d['frame']['unique_id'].nunique()} series, {len(d['frame'])} rows, freq {d['freq']}, "
-                f"h={d['h']}, m={d['m']}, {origins[n]} origin(s)")
+            log(
+                f"[{n}] {d['frame']['unique_id'].nunique()} series, {len(d['frame'])} rows, freq {d['freq']}, "
+                f"h={d['h']}, m={d['m']}, {origins[n]} origin(s)"
+            )
         meta["shared_api"] = execute(todo, prepared, Path(tmp), args, records, save)
         results = summarize(prepared, records, variants, args.refit_competitors)
     save(records, results)

@@ -301,7 +301,9 @@ class Child:
             if line.startswith(PROTO):
                 return json.loads(line[len(PROTO) :])
         self.proc.wait()
-        raise RuntimeError(f"child {self.proc.args} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"child {self.proc.args} exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+        )
 
     def tell(self, cmd: str) -> None:
         """Send one command without waiting for the answer (a paused child is resumed first)."""

@@ -109,8 +109,9 @@ def fit_panel(train: pd.DataFrame, h: int, m: int, history: int, label: str = ""
     t0 = last = time.perf_counter()
     for i, (uid, y) in enumerate(groups, 1):
         for model, f in forecast_series(y.to_numpy(np.float64), h, m, history, seconds, failures).items():
-            rows.append(pd.DataFrame({"unique_id": uid, "horizon_step": np.arange(1, h + 1), "model": model,
-                                      "y_hat": f}))
+            rows.append(
+                pd.DataFrame({"unique_id": uid, "horizon_step": np.arange(1, h + 1), "model": model, "y_hat": f})
+            )
         if time.perf_counter() - last > 60:
             last = time.perf_counter()
             log(f"  {label}: {i}/{groups.ngroups} series, {last - t0:.0f}s")
@@ -146,8 +147,9 @@ def cached(key: str, fp: str) -> tuple[pd.DataFrame, dict] | None:
     return pd.read_parquet(pq), info
 
 
-def competitor_forecasts(name: str, origin: int, train: pd.DataFrame, h: int, m: int, refit: bool = False,
-                         history: int | None = None) -> tuple[pd.DataFrame, dict]:
+def competitor_forecasts(
+    name: str, origin: int, train: pd.DataFrame, h: int, m: int, refit: bool = False, history: int | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Forecasts of every competitor for one data set and origin: from the cache, or fitted and cached."""
     history = history or stat_history(name)
     key, fp = cache_key(name, origin), fingerprint(train, h, m, history)
@@ -157,14 +159,27 @@ def competitor_forecasts(name: str, origin: int, train: pd.DataFrame, h: int, m:
     log(f"  {key}: fitting competitors on {train['unique_id'].nunique()} series (h={h}, m={m}, history {history})")
     t0 = time.perf_counter()
     frame, info = fit_panel(train, h, m, history, key)
-    info.update(dataset=name, origin=origin, h=h, m=m, stat_history=history, n_series=int(train["unique_id"].nunique()),
-                train_end=str(train["ds"].max()), fingerprint=fp, statsforecast=version("statsforecast"),
-                total_seconds=time.perf_counter() - t0, fitted_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    info.update(
+        dataset=name,
+        origin=origin,
+        h=h,
+        m=m,
+        stat_history=history,
+        n_series=int(train["unique_id"].nunique()),
+        train_end=str(train["ds"].max()),
+        fingerprint=fp,
+        statsforecast=version("statsforecast"),
+        total_seconds=time.perf_counter() - t0,
+        fitted_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     _write_atomic(CACHE_DIR / f"{key}.parquet", lambda p: frame.to_parquet(p, index=False))
     _write_atomic(CACHE_DIR / f"{key}.json", lambda p: p.write_text(json.dumps(info, indent=1) + "\n"))
-    log(f"  {key}: done in {info['total_seconds']:.0f}s; seconds " + ", ".join(
-        f"{k} {v:.0f}" for k, v in info["seconds"].items() if v) + f"; failures {info['failures']}")
+    log(
+        f"  {key}: done in {info['total_seconds']:.0f}s; seconds "
+        + ", ".join(f"{k} {v:.0f}" for k, v in info["seconds"].items() if v)
+        + f"; failures {info['failures']}"
+    )
     return frame, info
 
 
@@ -182,8 +197,12 @@ def as_dict(frame: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", help="comma-separated data sets, fitted in this order (default: all)")
-    ap.add_argument("--origins", type=int, help="rolling test origins of the sets that have them (default: each "
-                                                "set's own, 4 for sets of fewer than 10 series)")
+    ap.add_argument(
+        "--origins",
+        type=int,
+        help="rolling test origins of the sets that have them (default: each "
+        "set's own, 4 for sets of fewer than 10 series)",
+    )
     ap.add_argument("--refit", action="store_true", help="fit again even where a valid cache exists")
     args = ap.parse_args(argv)
     names = args.datasets.split(",") if args.datasets else None

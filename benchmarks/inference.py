@@ -29,7 +29,20 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (
-    HORIZON, INPUT, Child, PeakRss, fmt, log, machine, machine_line, make_windows, print_ratios, rotated, send, serve, stats,
+    HORIZON,
+    INPUT,
+    Child,
+    PeakRss,
+    fmt,
+    log,
+    machine,
+    machine_line,
+    make_windows,
+    print_ratios,
+    rotated,
+    send,
+    serve,
+    stats,
 )  # fmt: skip
 
 SPEEDUP = 4.0
@@ -52,7 +65,9 @@ def setup(args):
     model = build_model(cfg.model, INPUT, HORIZON)
     forecaster = Forecaster(model, None, cfg)
     # Warm-up (trace) and check that both forecast the same numbers.
-    np.testing.assert_allclose(forecaster.predict_scaled(x[:300]), model.predict(x[:300], verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        forecaster.predict_scaled(x[:300]), model.predict(x[:300], verbose=0), rtol=1e-5, atol=1e-6
+    )
     return x, model, forecaster
 
 
@@ -68,9 +83,11 @@ def child_main(args) -> None:
     chunk = prediction.CHUNK
 
     if variant.startswith("ours"):
+
         def predict():
             return forecaster.predict_scaled(x)
     elif variant == "predict":
+
         def predict():
             return model.predict(x, verbose=0)
     elif variant.startswith("predict_b"):
@@ -123,6 +140,7 @@ def explore(args) -> None:
         def run():
             prediction.CHUNK = chunk
             forecaster.predict_scaled(x)
+
         return run
 
     def predict(batch):
@@ -201,7 +219,9 @@ def main(argv=None) -> int:
     where = "ours and model.predict in one process (no RSS figures)" if args.quick else "one subprocess per variant"
     print(f"{args.windows:,} windows [n, 48, 1] -> [n, 24], default model (SimpleRNN(128) + Dense(24)), "
           f"{args.reps} interleaved repetitions, {where}\n")  # fmt: skip
-    print("| variant | calls | windows/s median | min | max | seconds (median) | baseline MB | extra MB (peak - baseline) |")
+    print(
+        "| variant | calls | windows/s median | min | max | seconds (median) | baseline MB | extra MB (peak - baseline) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for v in variants:
         r = results[v]

@@ -126,7 +126,9 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for v in names:
         w, c = stats(wall[v]), stats(cpu[v])
-        print(f"| {v} | {w['median']:.3f} | {w['min']:.3f} | {w['max']:.3f} | {c['median']:.3f} | {n_rows / w['median'] / 1e6:.1f} |")
+        print(
+            f"| {v} | {w['median']:.3f} | {w['min']:.3f} | {w['max']:.3f} | {c['median']:.3f} | {n_rows / w['median'] / 1e6:.1f} |"
+        )
     for k, vals in parts.items():
         s = stats(vals)
         print(f"| ours: {k} | {s['median']:.3f} | {s['min']:.3f} | {s['max']:.3f} | | |")

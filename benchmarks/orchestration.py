@@ -85,7 +85,9 @@ def direct_run(store: Path, config) -> dict:
             result = refit(panel, resolved, result)
         meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "n_series": panel.n_series,
                 "history": result.history, "best_epoch": result.best_epoch}  # fmt: skip
-        version = registry.register(lambda tmp: save_bundle(tmp, result.forecaster, scores.to_dict(), meta, pending=True))
+        version = registry.register(
+            lambda tmp: save_bundle(tmp, result.forecaster, scores.to_dict(), meta, pending=True)
+        )
         if decision.promote:
             registry.set_champion(version, "; ".join(decision.reasons))
         registry.record_decision(version, {"promoted": decision.promote, "reasons": decision.reasons, "forced": False})
@@ -98,8 +100,13 @@ def direct_run(store: Path, config) -> dict:
         frame = prediction_frame(panel, forecaster, champion, resolved, label)
         out = write_predictions(frame, store, label)
         forecast_plot_png(panel, frame)
-    return {"version": version, "epochs": len(result.history["loss"]), "rows": len(frame), "predictions": str(out),
-            "promoted": decision.promote}
+    return {
+        "version": version,
+        "epochs": len(result.history["loss"]),
+        "rows": len(frame),
+        "predictions": str(out),
+        "promoted": decision.promote,
+    }
 
 
 def flow_run(store: Path, config) -> dict:
@@ -182,8 +189,10 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - t0)
             c1 = cpu_seconds()
             cpu[name].append((c1[0] - c0[0], c1[1] - c0[1]))
-            log(f"rep {rep + 1}/{args.reps} {name}: {times[name][-1]:.1f} s wall, CPU {cpu[name][-1][0]:.1f} s "
-                f"+ API server {cpu[name][-1][1]:.1f} s")
+            log(
+                f"rep {rep + 1}/{args.reps} {name}: {times[name][-1]:.1f} s wall, CPU {cpu[name][-1][0]:.1f} s "
+                f"+ API server {cpu[name][-1][1]:.1f} s"
+            )
     for rep in range(args.reps):
         rows = {k: outs[k][rep]["rows"] for k in names}
         assert len(set(rows.values())) == 1, rows
@@ -194,7 +203,9 @@ def main(argv=None) -> int:
     print(f"\n# Orchestration overhead ({'quick' if args.quick else 'full'}), {time.perf_counter() - t_bench:.0f} s")
     print(machine_line(m))
     epochs = outs["direct"][0]["epochs"]
-    api_where = f"the API already running at {shared}" if shared else "Prefect's temporary local API (fresh PREFECT_HOME)"
+    api_where = (
+        f"the API already running at {shared}" if shared else "Prefect's temporary local API (fresh PREFECT_HOME)"
+    )
     print(f"default sample panel (8 x 1,344 hourly), config: {'default' if not args.epochs else f'epochs={args.epochs}'} "
           f"({epochs} epochs trained, early stopping), {args.reps} interleaved rounds, one process; {api_where}\n")  # fmt: skip
     label = {"flow": "`rnn-forecast run` (flows.cli.main: pipeline flow)", "direct": "direct rnn_model calls"}
@@ -205,8 +216,10 @@ def main(argv=None) -> int:
                                          f"{100 * paired[k]['max']:.1f}%]")  # fmt: skip
         print(f"| {label[k]} | {st['median']:.2f} | {st['min']:.2f} | {st['max']:.2f} | {over} |")
     paired = paired["flow"]
-    print(f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s "
-          "(one flow run, 18 task runs)")
+    print(
+        f"\nrnn-forecast run, paired difference to direct: median {paired['median'] * d['median']:.2f} s "
+        "(one flow run, 18 task runs)"
+    )
     cf = stats([a + b for a, b in cpu["flow"]])
     cd = stats([a + b for a, b in cpu["direct"]])
     api = stats([b for _, b in cpu["flow"]])

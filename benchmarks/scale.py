@@ -31,7 +31,15 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    ROOT, TreeRssSampler, child_env, log, machine, machine_line, print_ratios, shared_api_url, write_time_major_panel,
+    ROOT,
+    TreeRssSampler,
+    child_env,
+    log,
+    machine,
+    machine_line,
+    print_ratios,
+    shared_api_url,
+    write_time_major_panel,
 )  # fmt: skip
 
 RSS_LIMIT_GB = 3.0

@@ -68,7 +68,13 @@ import pandas as pd
 from rnn_model.outputs import as_of_label
 
 from .__main__ import SharedApi
-from .accuracy import Window, aligned_forecasts, log, mase_scale, read_predictions  # Window.score: MASE and accuracy.smape
+from .accuracy import (
+    Window,
+    aligned_forecasts,
+    log,
+    mase_scale,
+    read_predictions,
+)  # Window.score: MASE and accuracy.smape
 from .common import ROOT, child_env, machine, machine_line
 from .competitors import seasonal_naive
 from .datasets import LOADERS, load_datasets
@@ -152,8 +158,20 @@ def read_partition(store: Path, as_of: str) -> pd.DataFrame:
 def command(sched: Schedule, policy: str, k: int, store: Path, extra: list[str]) -> list[str]:
     ds, as_of = sched.ds, as_of_text(sched.dates[k])
     exe = str(Path(sys.executable).parent / "rnn-forecast")
-    common = ["--data", str(sched.data), "--store", str(store), "--as-of", as_of, "--horizon", str(ds["h"]),
-              "--freq", ds["freq"], "--season-length", str(ds["m"])]
+    common = [
+        "--data",
+        str(sched.data),
+        "--store",
+        str(store),
+        "--as-of",
+        as_of,
+        "--horizon",
+        str(ds["h"]),
+        "--freq",
+        ds["freq"],
+        "--season-length",
+        str(ds["m"]),
+    ]
     if policy == "never" and k > 0:
         return [exe, "predict", *common]
     return [exe, "run", *common, "--seed", str(SEED), *(["--force-promote"] if policy != "gate" else []), *extra]
@@ -217,8 +235,9 @@ class Runner:
     The next call is the earliest (data set, date, policy) whose chain is free: with one job, each date's three
     policies run before the next date (partial results compare the policies on the same dates)."""
 
-    def __init__(self, scheds: dict[str, Schedule], stores: Path, extra: list[str], api_url: str | None,
-                 results: dict, save):
+    def __init__(
+        self, scheds: dict[str, Schedule], stores: Path, extra: list[str], api_url: str | None, results: dict, save
+    ):
         self.scheds, self.stores, self.extra, self.api_url = scheds, stores, extra, api_url
         self.results, self.save = results, save
         self.next = {(n, p): 0 for n in scheds for p in POLICIES}
@@ -230,8 +249,11 @@ class Runner:
 
     def _pick(self):
         order = list(self.scheds)
-        todo = [(order.index(n), k, POLICIES.index(p), n, p) for (n, p), k in self.next.items()
-                if (n, p) not in self.busy and (n, p) not in self.failed and k < len(self.scheds[n].dates)]
+        todo = [
+            (order.index(n), k, POLICIES.index(p), n, p)
+            for (n, p), k in self.next.items()
+            if (n, p) not in self.busy and (n, p) not in self.failed and k < len(self.scheds[n].dates)
+        ]
         return min(todo)[3:] if todo else None
 
     def _remaining(self) -> bool:
@@ -262,11 +284,14 @@ class Runner:
                     self.failed.add(pick)
                 state = rec.get("error") or (
                     f"MASE {rec['mase']:.3f} (seasonal naive {rec['seasonal_naive_mase']:.3f}, ratio "
-                    f"{rec['vs_seasonal_naive']:.3f})" + (f", {rec['version']} promoted={rec['promoted']}"
-                                                          if "version" in rec else "")
-                    + f", champion {rec.get('champion')}")
-                log(f"  [{self.done}/{self.total}] {name} {policy} {rec['as_of']} ({rec['subcommand']}): "
-                    f"{rec['seconds']:.0f}s, {state}")
+                    f"{rec['vs_seasonal_naive']:.3f})"
+                    + (f", {rec['version']} promoted={rec['promoted']}" if "version" in rec else "")
+                    + f", champion {rec.get('champion')}"
+                )
+                log(
+                    f"  [{self.done}/{self.total}] {name} {policy} {rec['as_of']} ({rec['subcommand']}): "
+                    f"{rec['seconds']:.0f}s, {state}"
+                )
                 self.save()
                 self.lock.notify_all()
 
@@ -306,8 +331,11 @@ def summarize(results: dict) -> None:
             # the same mean over the seasonal-naive scores of the dates this policy scored
             p["seasonal_naive_mean_mase"] = float(np.mean([sn[r["as_of"]]["mase"] for r in ok])) if ok else float("nan")
         g, a = e["policies"]["gate"], e["policies"]["always"]
-        pairs = [(g["dates"][d].get("challenger_mase"), a["dates"][d].get("challenger_mase")) for d in dates
-                 if d in g["dates"] and d in a["dates"]]
+        pairs = [
+            (g["dates"][d].get("challenger_mase"), a["dates"][d].get("challenger_mase"))
+            for d in dates
+            if d in g["dates"] and d in a["dates"]
+        ]
         same = sum(x == y and x is not None for x, y in pairs)
         e["same_challenger"] = {"dates_compared": len(pairs), "identical": same}
         complete = all(e["policies"][p]["dates_scored"] == len(dates) for p in POLICIES)
@@ -319,17 +347,27 @@ def summarize(results: dict) -> None:
             "gate_vs_best_other": means["gate"] / best_other if complete else float("nan"),
             "gate_at_least_as_good_as_best_other": bool(means["gate"] <= best_other) if complete else None,
             "worst_gate_vs_seasonal_naive": g["worst_vs_seasonal_naive"] if complete else float("nan"),
-            "gate_never_5pct_worse_than_seasonal_naive":
-                bool(g["worst_vs_seasonal_naive"] <= TARGETS["worst_gate_vs_seasonal_naive"]) if complete else None,
+            "gate_never_5pct_worse_than_seasonal_naive": bool(
+                g["worst_vs_seasonal_naive"] <= TARGETS["worst_gate_vs_seasonal_naive"]
+            )
+            if complete
+            else None,
             "gate_promotions": g["promotions"],
         }
     done = [e for e in results["datasets"].values() if e["verdicts"]["complete"]]
     results["targets"] = {
-        "complete_datasets": len(done), "datasets": len(results["datasets"]),
-        "gate_at_least_as_good_as_best_other_everywhere":
-            all(e["verdicts"]["gate_at_least_as_good_as_best_other"] for e in done) if done else None,
-        "gate_never_5pct_worse_than_seasonal_naive_everywhere":
-            all(e["verdicts"]["gate_never_5pct_worse_than_seasonal_naive"] for e in done) if done else None,
+        "complete_datasets": len(done),
+        "datasets": len(results["datasets"]),
+        "gate_at_least_as_good_as_best_other_everywhere": all(
+            e["verdicts"]["gate_at_least_as_good_as_best_other"] for e in done
+        )
+        if done
+        else None,
+        "gate_never_5pct_worse_than_seasonal_naive_everywhere": all(
+            e["verdicts"]["gate_never_5pct_worse_than_seasonal_naive"] for e in done
+        )
+        if done
+        else None,
     }
 
 
@@ -346,42 +384,108 @@ def _row(cells: list) -> str:
 
 def print_tables(results: dict) -> None:
     meta = results["meta"]
-    print(f"\nschedule simulation: {meta['n_dates']} dates, extra CLI args {meta['extra']!r}, seed {SEED}; "
-          f"{meta['machine_line']}")
+    print(
+        f"\nschedule simulation: {meta['n_dates']} dates, extra CLI args {meta['extra']!r}, seed {SEED}; "
+        f"{meta['machine_line']}"
+    )
     code = meta.get("code", {})
-    print(f"code: {code.get('root')} (sources {code.get('sources_sha256')}, commit {code.get('commit')}, "
-          f"{code.get('origin') or str(len(code.get('changed', []))) + ' changed files'}); status {meta['status']}, "
-          f"{meta.get('seconds', float('nan')):.0f} s")
+    print(
+        f"code: {code.get('root')} (sources {code.get('sources_sha256')}, commit {code.get('commit')}, "
+        f"{code.get('origin') or str(len(code.get('changed', []))) + ' changed files'}); status {meta['status']}, "
+        f"{meta.get('seconds', float('nan')):.0f} s"
+    )
     print("\n" + _row(["data set", "series", "rows (cut)", "freq", "h", "m", "step", "history", "dates", "note"]))
     print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
     for name, e in results["datasets"].items():
-        print(_row([name, e["n_series"], e["rows"], e["freq"], e["h"], e["m"], e["step"], e["history"],
-                    f"{e['dates'][0]} .. {e['dates'][-1]}", e["note"]]))
+        print(
+            _row(
+                [
+                    name,
+                    e["n_series"],
+                    e["rows"],
+                    e["freq"],
+                    e["h"],
+                    e["m"],
+                    e["step"],
+                    e["history"],
+                    f"{e['dates'][0]} .. {e['dates'][-1]}",
+                    e["note"],
+                ]
+            )
+        )
     print("\nmean MASE over dates (dates scored), promotions, seconds of CLI calls:")
-    print(_row(["data set", "gate", "always", "never", "seasonal naive", "gate / best other", "gate promotions",
-                "worst gate / s. naive", "same challenger gate=always", "s gate", "s always", "s never"]))
+    print(
+        _row(
+            [
+                "data set",
+                "gate",
+                "always",
+                "never",
+                "seasonal naive",
+                "gate / best other",
+                "gate promotions",
+                "worst gate / s. naive",
+                "same challenger gate=always",
+                "s gate",
+                "s always",
+                "s never",
+            ]
+        )
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, e in results["datasets"].items():
         p, v = e["policies"], e["verdicts"]
         cells = [f"{_f(p[x]['mean_mase'])} ({p[x]['dates_scored']})" for x in POLICIES]
         sc = e["same_challenger"]
-        print(_row([name, *cells, _f(e["mean_mase"]["seasonal_naive"]), _f(v["gate_vs_best_other"]),
-                    f"{p['gate']['promotions']} of {p['gate']['trainings']}", _f(p["gate"]["worst_vs_seasonal_naive"]),
+        print(
+            _row(
+                [
+                    name,
+                    *cells,
+                    _f(e["mean_mase"]["seasonal_naive"]),
+                    _f(v["gate_vs_best_other"]),
+                    f"{p['gate']['promotions']} of {p['gate']['trainings']}",
+                    _f(p["gate"]["worst_vs_seasonal_naive"]),
                     f"{sc['identical']} of {sc['dates_compared']}",
-                    *[f"{p[x]['seconds_total']:.0f}" for x in POLICIES]]))
+                    *[f"{p[x]['seconds_total']:.0f}" for x in POLICIES],
+                ]
+            )
+        )
     for name, e in results["datasets"].items():
         print(f"\n{name}: per date, MASE / seasonal naive's MASE (gate: promoted or not; champion after the date)")
-        print(_row(["as_of", "seasonal naive MASE", "gate", "always", "never", "gate decision", "gate champion",
-                    "gate s", "always s", "never s"]))
+        print(
+            _row(
+                [
+                    "as_of",
+                    "seasonal naive MASE",
+                    "gate",
+                    "always",
+                    "never",
+                    "gate decision",
+                    "gate champion",
+                    "gate s",
+                    "always s",
+                    "never s",
+                ]
+            )
+        )
         print("|---|---:|---:|---:|---:|---|---|---:|---:|---:|")
         for d in e["dates"]:
             recs = {x: e["policies"][x]["dates"].get(d, {}) for x in POLICIES}
             g = recs["gate"]
-            decision = ("-" if "version" not in g else f"{g['version']} {'promoted' if g['promoted'] else 'kept out'}")
-            print(_row([d, _f(e["seasonal_naive"][d]["mase"]),
+            decision = "-" if "version" not in g else f"{g['version']} {'promoted' if g['promoted'] else 'kept out'}"
+            print(
+                _row(
+                    [
+                        d,
+                        _f(e["seasonal_naive"][d]["mase"]),
                         *[("error" if "error" in r else _f(r.get("vs_seasonal_naive"))) for r in recs.values()],
-                        decision, g.get("champion") or "-",
-                        *[_f(r.get("seconds"), ".0f") for r in recs.values()]]))
+                        decision,
+                        g.get("champion") or "-",
+                        *[_f(r.get("seconds"), ".0f") for r in recs.values()],
+                    ]
+                )
+            )
         for x in POLICIES:
             for err in e["policies"][x]["errors"]:
                 print(f"  {x} failed: {err[:400]}")
@@ -393,21 +497,32 @@ def print_tables(results: dict) -> None:
         if not v["complete"]:
             print(_row([name, "incomplete", "", "incomplete", ""]))
             continue
-        print(_row([name, _f(v["gate_vs_best_other"]),
+        print(
+            _row(
+                [
+                    name,
+                    _f(v["gate_vs_best_other"]),
                     f"<= {TARGETS['gate_vs_best_other']:g} "
                     f"{'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}",
                     _f(v["worst_gate_vs_seasonal_naive"]),
                     f"<= {TARGETS['worst_gate_vs_seasonal_naive']:g} "
-                    f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}"]))
+                    f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}",
+                ]
+            )
+        )
     print()
     for name, e in results["datasets"].items():
         v = e["verdicts"]
         if v["complete"]:
-            print(f"RATIO schedule_gate_vs_best_other[{name}] {v['gate_vs_best_other']:.3g} <= 1 "
-                  f"{'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}")
-            print(f"RATIO schedule_worst_gate_vs_seasonal_naive[{name}] "
-                  f"{v['worst_gate_vs_seasonal_naive']:.3g} <= 1.05 "
-                  f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}")
+            print(
+                f"RATIO schedule_gate_vs_best_other[{name}] {v['gate_vs_best_other']:.3g} <= 1 "
+                f"{'PASS' if v['gate_at_least_as_good_as_best_other'] else 'FAIL'}"
+            )
+            print(
+                f"RATIO schedule_worst_gate_vs_seasonal_naive[{name}] "
+                f"{v['worst_gate_vs_seasonal_naive']:.3g} <= 1.05 "
+                f"{'PASS' if v['gate_never_5pct_worse_than_seasonal_naive'] else 'FAIL'}"
+            )
     sys.stdout.flush()
 
 
@@ -416,15 +531,25 @@ def print_tables(results: dict) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--datasets", default=",".join(DEFAULT_DATASETS),
-                    help=f"comma-separated (default: {','.join(DEFAULT_DATASETS)}; any of: {', '.join(LOADERS)})")
+    ap.add_argument(
+        "--datasets",
+        default=",".join(DEFAULT_DATASETS),
+        help=f"comma-separated (default: {','.join(DEFAULT_DATASETS)}; any of: {', '.join(LOADERS)})",
+    )
     ap.add_argument("--dates", type=int, default=10, help="consecutive as_of dates per data set (default: 10)")
-    ap.add_argument("--extra", default="", metavar='"CLI ARGS"',
-                    help='appended to every run call, e.g. "--members 2 --epochs 5" (a smoke test)')
+    ap.add_argument(
+        "--extra",
+        default="",
+        metavar='"CLI ARGS"',
+        help='appended to every run call, e.g. "--members 2 --epochs 5" (a smoke test)',
+    )
     ap.add_argument("--json", help="write the results here (after every CLI call)")
     ap.add_argument("--jobs", type=int, default=1, help="(data set, policy) chains side by side (default: 1)")
-    ap.add_argument("--keep", metavar="DIR", help="keep the stores under DIR/<data set>/<policy> (default: a "
-                                                  "temporary directory, removed at the end)")
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the stores under DIR/<data set>/<policy> (default: a temporary directory, removed at the end)",
+    )
     ap.add_argument("--own-api", action="store_true", help="every CLI call starts its own temporary Prefect API")
     ap.add_argument("--tables-from", metavar="JSON", help="only print the tables of an earlier --json file")
     args = ap.parse_args(argv)
@@ -444,8 +569,12 @@ def code_version() -> dict:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     out = {"root": str(ROOT), "sources_sha256": digest.hexdigest()[:16]}
     try:
-        git = lambda *a: subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,  # noqa: E731
-                                        check=True).stdout.rstrip()
+
+        def git(*a: str) -> str:
+            return subprocess.run(
+                ["git", "-C", str(ROOT), *a], capture_output=True, text=True, check=True
+            ).stdout.rstrip()
+
         out.update(commit=git("rev-parse", "--short", "HEAD"), changed=git("status", "--porcelain").splitlines())
     except (OSError, subprocess.CalledProcessError):
         origin = ROOT / "CODE_ORIGIN"  # a copy may say where it came from
@@ -472,13 +601,24 @@ def main(argv: list[str] | None = None) -> int:
     stores = Path(args.keep) if args.keep else workdir / "stores"
     if args.keep and stores.exists() and any(stores.iterdir()):
         raise SystemExit(f"--keep {stores}: not empty (each policy needs a fresh store)")
-    results: dict = {"meta": {"argv": sys.argv[1:] if argv is None else argv, "n_dates": args.dates,
-                              "extra": args.extra, "jobs": args.jobs, "seed": SEED, "policies": list(POLICIES),
-                              "targets": TARGETS, "code": code_version(), "machine": machine(),
-                              "machine_line": machine_line(),
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "status": "preparing",
-                              "stores": str(stores) if args.keep else None},
-                     "datasets": {}}
+    results: dict = {
+        "meta": {
+            "argv": sys.argv[1:] if argv is None else argv,
+            "n_dates": args.dates,
+            "extra": args.extra,
+            "jobs": args.jobs,
+            "seed": SEED,
+            "policies": list(POLICIES),
+            "targets": TARGETS,
+            "code": code_version(),
+            "machine": machine(),
+            "machine_line": machine_line(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "status": "preparing",
+            "stores": str(stores) if args.keep else None,
+        },
+        "datasets": {},
+    }
     lock = threading.Lock()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # kill PID: the JSON says "stopped", not "running"
 
@@ -494,13 +634,24 @@ def main(argv: list[str] | None = None) -> int:
         scheds = {n: prepare(n, d, args.dates, workdir) for n, d in datasets.items()}
         for n, s in scheds.items():
             f = s.frame
-            log(f"[{n}] {f['unique_id'].nunique()} series, {len(f)} rows (cut), freq {s.ds['freq']}, h={s.ds['h']}, "
-                f"m={s.ds['m']}, step {s.step}, dates {as_of_text(s.dates[0])} .. {as_of_text(s.dates[-1])}")
+            log(
+                f"[{n}] {f['unique_id'].nunique()} series, {len(f)} rows (cut), freq {s.ds['freq']}, h={s.ds['h']}, "
+                f"m={s.ds['m']}, step {s.step}, dates {as_of_text(s.dates[0])} .. {as_of_text(s.dates[-1])}"
+            )
             results["datasets"][n] = {
-                "n_series": int(f["unique_id"].nunique()), "rows": int(len(f)), "freq": s.ds["freq"],
-                "h": s.ds["h"], "m": s.ds["m"], "step": s.step, "history": s.history, "note": s.ds["note"],
-                "source": s.ds["source"], "dates": [as_of_text(d) for d in s.dates],
-                "seasonal_naive": s.naive, "policies": {p: {"dates": {}} for p in POLICIES}}
+                "n_series": int(f["unique_id"].nunique()),
+                "rows": int(len(f)),
+                "freq": s.ds["freq"],
+                "h": s.ds["h"],
+                "m": s.ds["m"],
+                "step": s.step,
+                "history": s.history,
+                "note": s.ds["note"],
+                "source": s.ds["source"],
+                "dates": [as_of_text(d) for d in s.dates],
+                "seasonal_naive": s.naive,
+                "policies": {p: {"dates": {}} for p in POLICIES},
+            }
         results["meta"]["status"] = "running"
         save()
         api = None if args.own_api else SharedApi(str(workdir / "prefect-home"))

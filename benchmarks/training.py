@@ -48,7 +48,18 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import HORIZON, INPUT, fmt, log, machine, machine_line, make_windows, print_ratios, rotated, stats
+from benchmarks.common import (
+    HORIZON,
+    INPUT,
+    fmt,
+    log,
+    machine,
+    machine_line,
+    make_windows,
+    print_ratios,
+    rotated,
+    stats,
+)
 
 UNITS = 128
 SKIP = 2  # batches excluded at the start of every fit (warm-up)
@@ -103,7 +114,9 @@ def new_model(cfg, jit_compile=False, unroll=False):
             inputs = keras.Input((INPUT, 1))
             x = keras.layers.SimpleRNN(UNITS, activation="tanh", unroll=True)(inputs)
             model = keras.Model(inputs, keras.layers.Dense(HORIZON)(x))
-        model.compile(optimizer=keras.optimizers.Adam(cfg.model.learning_rate), loss=cfg.model.loss, jit_compile=jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.model.learning_rate), loss=cfg.model.loss, jit_compile=jit_compile
+        )
     return model
 
 
@@ -200,8 +213,10 @@ def interleave(variants: list[Variant], matmul, reps: int, matmul_repeats: int =
         for v in rotated(variants, rep):
             peaks[-1].append(matmul.gflops(matmul_repeats))
             r = v.run()
-            log(f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s, median step {v.step_rates[-1]:,.0f} "
-                f"samples/s (matmul {peaks[-1][-1]:.1f} GFLOP/s)")
+            log(
+                f"  rep {rep + 1}/{reps} {v.name}: {r:,.0f} samples/s, median step {v.step_rates[-1]:,.0f} "
+                f"samples/s (matmul {peaks[-1][-1]:.1f} GFLOP/s)"
+            )
     return peaks
 
 
@@ -262,7 +277,9 @@ def report(res: dict, args) -> list:
     eff = stats([r * fps / 1e9 / p for r, p in zip(v["tfdata_b1024"].rates, rep_peak)])
     eff_np = stats([r * fps / 1e9 / p for r, p in zip(v["numpy_b1024"].rates, rep_peak)])
     seed = pair("tfdata_b256", "article_b1")
-    print(f"\nFLOPs per training sample: 3 x (T*2*(I*U + U*U) + 2*U*H) = {fps:,} (T={INPUT}, I=1, U={UNITS}, H={HORIZON})")
+    print(
+        f"\nFLOPs per training sample: 3 x (T*2*(I*U + U*U) + 2*U*H) = {fps:,} (T={INPUT}, I=1, U={UNITS}, H={HORIZON})"
+    )
     print("paired per-repetition ratios (median [min, max]):")
     print(f"  tfdata / numpy, batch 256, median step time:  {r256['median']:.3f} [{r256['min']:.3f}, {r256['max']:.3f}]"
           f" (mean rate over the fit: {m256['median']:.3f} [{m256['min']:.3f}, {m256['max']:.3f}])")  # fmt: skip
@@ -271,7 +288,9 @@ def report(res: dict, args) -> list:
     print(f"  tfdata b1024 GFLOP/s / matmul peak of the same round: {eff['median']:.3f} [{eff['min']:.3f}, "
           f"{eff['max']:.3f}] (numpy b1024: {eff_np['median']:.3f})")  # fmt: skip
     print(f"  best tfdata b1024 GFLOP/s / best matmul GFLOP/s: {eff_best:.3f} (numpy b1024: {eff_best_np:.3f})")
-    print(f"  project default (tfdata b256) / article (numpy b1): {seed['median']:.1f} [{seed['min']:.1f}, {seed['max']:.1f}]")
+    print(
+        f"  project default (tfdata b256) / article (numpy b1): {seed['median']:.1f} [{seed['min']:.1f}, {seed['max']:.1f}]"
+    )
     if args.json:
         args.json.write_text(json.dumps({
             "peaks": res["peaks"], "flops_per_sample": fps,
@@ -424,15 +443,25 @@ def run_explore(args) -> None:
             variants.append(hand_written(cfg, buffer, starts, b, steps[b], base.split("_")[1], kw["jit_compile"]))
             variants[-1].name = name
         else:
-            variants.append(tfdata_variant(name, cfg, buffer, starts, b, steps[b], options=DATA_OPTIONS.get(base), **kw))
+            variants.append(
+                tfdata_variant(name, cfg, buffer, starts, b, steps[b], options=DATA_OPTIONS.get(base), **kw)
+            )
     warm(variants)
     peaks = interleave(variants, matmul, args.reps, args.matmul_repeats)
     fps = flops_per_sample()
     peak = stats([g for rnd in peaks for g in rnd])
     threads = f"inter_op={tf.config.threading.get_inter_op_parallelism_threads()} intra_op={tf.config.threading.get_intra_op_parallelism_threads()}"
-    env = {k: os.environ[k] for k in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ}
-    print(f"\n## explore ({threads}, env {env}), matmul peak median {peak['median']:.1f} GFLOP/s [{peak['min']:.1f}, {peak['max']:.1f}]")
-    print(f"| variant | samples/s median | min | max | vs {variants[0].name} (paired, median step time) | GFLOP/s max | max / matmul max |")
+    env = {
+        k: os.environ[k]
+        for k in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+        if k in os.environ
+    }
+    print(
+        f"\n## explore ({threads}, env {env}), matmul peak median {peak['median']:.1f} GFLOP/s [{peak['min']:.1f}, {peak['max']:.1f}]"
+    )
+    print(
+        f"| variant | samples/s median | min | max | vs {variants[0].name} (paired, median step time) | GFLOP/s max | max / matmul max |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for x in variants:
         s = stats(x.rates)

@@ -95,9 +95,8 @@ def prepare_data(n_series: int, length: int, input_size: int, horizons: list[int
 
 
 def child_main(args) -> None:
-    import tensorflow as tf
-
     import keras
+    import tensorflow as tf
 
     (tf.constant(1.0) + 1.0).numpy()  # initialise the TF runtime before the baseline
     data = Path(args.data)
@@ -381,7 +380,9 @@ def main(argv=None) -> int:
         f"keras: {args.keras_batches} timed batches per rep after a {args.keras_warmup}-batch warm-up (fills its "
         "shuffle buffers; both horizons warm up side by side); its epoch s = warm-up + windows / median rate\n"
     )
-    print("| h | variant | windows | windows/s median | min | max | epoch s | setup s | baseline MB | peak MB | extra MB |")
+    print(
+        "| h | variant | windows | windows/s median | min | max | epoch s | setup s | baseline MB | peak MB | extra MB |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for h in args.horizons:
         for v in VARIANTS:

@@ -20,7 +20,11 @@ from pathlib import Path
 
 # Runnable as a script from anywhere: make the project importable and quiet.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}.items():
+for _key, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}.items():
     os.environ.setdefault(_key, _value)
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
@@ -48,8 +52,12 @@ def code_version() -> str:
         base = "0+unknown"
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=7"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=7"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{base}+{commit}" if commit else base
@@ -73,7 +81,11 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
     """The deployments with their schedules and parameters (no server needed to build them)."""
     env = dict(os.environ if env is None else env)
     store = env.get("RNN_FORECAST_STORE", str(Path.cwd() / "store"))
-    common = {"store": store, "data": env.get("RNN_FORECAST_DATA"), "model_name": env.get("RNN_FORECAST_MODEL", "default")}
+    common = {
+        "store": store,
+        "data": env.get("RNN_FORECAST_DATA"),
+        "model_name": env.get("RNN_FORECAST_MODEL", "default"),
+    }
     if env.get("RNN_FORECAST_PARTITIONS"):
         common["partitions"] = int(env["RNN_FORECAST_PARTITIONS"])
     runner, address = env.get("RNN_FORECAST_TASK_RUNNER", "thread"), env.get("RNN_FORECAST_DASK_ADDRESS") or None

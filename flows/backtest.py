@@ -28,8 +28,14 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["backtest"]
 
 
-@flow(name="backtest", flow_run_name=run_name("backtest"), log_prints=True, validate_parameters=True,
-      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
+@flow(
+    name="backtest",
+    flow_run_name=run_name("backtest"),
+    log_prints=True,
+    validate_parameters=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 @documented
 def backtest(
     data: DataPath = None,
@@ -46,9 +52,22 @@ def backtest(
     """Score the champion (or ``model_version``) on the last ``n_windows`` horizons of every series, beside
     naive and seasonal naive, and write ``<store>/reports/<run>/`` (backtest.parquet, metrics.json)."""
     if not runs_on(task_runner, dask_address):
-        return finished("backtest", model_name, with_task_runner(backtest, task_runner, dask_address)(
-            data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
-            n_windows=n_windows, partitions=partitions, task_runner=task_runner, dask_address=dask_address))
+        return finished(
+            "backtest",
+            model_name,
+            with_task_runner(backtest, task_runner, dask_address)(
+                data=data,
+                store=store,
+                config=config,
+                as_of=as_of,
+                model_name=model_name,
+                model_version=model_version,
+                n_windows=n_windows,
+                partitions=partitions,
+                task_runner=task_runner,
+                dask_address=dask_address,
+            ),
+        )
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")
@@ -62,10 +81,19 @@ def backtest(
     forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     folder = write_report(forecasts, scores, store, run_name)
-    return finished("backtest", model_name, {"report": folder, "model_version": version, "n_windows": n_windows,
-                                             "metrics": scores.overall.reset_index().to_dict("records"),
-                                             "as_of": as_of_label(as_of), "stale_data": report.stale,
-                                             "data": data_span([o.panel for o in outcomes])})
+    return finished(
+        "backtest",
+        model_name,
+        {
+            "report": folder,
+            "model_version": version,
+            "n_windows": n_windows,
+            "metrics": scores.overall.reset_index().to_dict("records"),
+            "as_of": as_of_label(as_of),
+            "stale_data": report.stale,
+            "data": data_span([o.panel for o in outcomes]),
+        },
+    )
 
 
 def check_backtest_windows(results: list, n_windows: int) -> None:

@@ -57,24 +57,42 @@ _MODEL_OPTS = {  # option -> (section, field, type)
 
 
 def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
-    p.add_argument("--data", help="Parquet file, directory (hive partitions too) or URL such as file:///data/panel "
-                   "or s3://bucket/panel/ (default: the embedded sample panel)")
+    p.add_argument(
+        "--data",
+        help="Parquet file, directory (hive partitions too) or URL such as file:///data/panel "
+        "or s3://bucket/panel/ (default: the embedded sample panel)",
+    )
     p.add_argument("--store", default="store", help="output store directory (default: ./store)")
     p.add_argument("--model-name", default="default", help="model name in the registry (default: default)")
-    p.add_argument("--lock-timeout", type=float, metavar="SECONDS",
-                   help="wait at most SECONDS for another run's store lock, saying who holds it (default: 600)")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait at most SECONDS for another run's store lock, saying who holds it (default: 600)",
+    )
     p.add_argument("--as-of", help="use data with ds <= AS_OF and label outputs with it (default: now)")
     p.add_argument("--freq", help="pandas frequency alias (h, D, W, MS, ...); inferred when omitted")
     p.add_argument("--id-col", help="series id column (default: unique_id)")
     p.add_argument("--time-col", help="time column, timestamp or integer (default: ds)")
     p.add_argument("--target-col", help="value column (default: y)")
-    p.add_argument("--partitions", type=int, default=1,
-                   help="groups of series (crc32 of the id) validated and forecast in parallel (default: 1)")
-    p.add_argument("--task-runner", choices=["thread", "dask"], default="thread",
-                   help="where the per-group tasks run: thread (default) or dask (needs the [dask] extra)")
-    p.add_argument("--dask-address", metavar="ADDRESS",
-                   help="Dask scheduler, e.g. tcp://host:8786 (default with --task-runner dask: a temporary "
-                   "local cluster on 127.0.0.1)")
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="groups of series (crc32 of the id) validated and forecast in parallel (default: 1)",
+    )
+    p.add_argument(
+        "--task-runner",
+        choices=["thread", "dask"],
+        default="thread",
+        help="where the per-group tasks run: thread (default) or dask (needs the [dask] extra)",
+    )
+    p.add_argument(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://host:8786 (default with --task-runner dask: a temporary "
+        "local cluster on 127.0.0.1)",
+    )
     if not model_options:
         return
     p.add_argument("--horizon", type=int, help="steps to forecast (default: by freq, e.g. 24 hourly, 14 daily)")
@@ -89,28 +107,53 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument("--optimizer", choices=get_args(Optimizer), help="default: adam")
     p.add_argument("--learning-rate", type=float, help="default: 0.001")
     p.add_argument("--loss", choices=get_args(Loss), help="default: mae")
-    p.add_argument("--members", type=int, help="networks in the ensemble, trained side by side in one fit; the "
-                   "forecast is their median (default: 5)")
-    p.add_argument("--test-windows", type=int, help="held-out horizons per series that judge the model (default: 3, "
-                   "fewer where a series is short)")
+    p.add_argument(
+        "--members",
+        type=int,
+        help="networks in the ensemble, trained side by side in one fit; the forecast is their median (default: 5)",
+    )
+    p.add_argument(
+        "--test-windows",
+        type=int,
+        help="held-out horizons per series that judge the model (default: 3, fewer where a series is short)",
+    )
     p.add_argument("--val-windows", type=int, help="horizons per series before those that stop training (default: 1)")
-    p.add_argument("--anchor", choices=get_args(Anchor),
-                   help="the network predicts a correction to seasonal naive (default) or to the last value "
-                   "(naive), reading each value and its difference to the window's last one; none: the plain model")
+    p.add_argument(
+        "--anchor",
+        choices=get_args(Anchor),
+        help="the network predicts a correction to seasonal naive (default) or to the last value "
+        "(naive), reading each value and its difference to the window's last one; none: the plain model",
+    )
     p.add_argument("--steps", type=int, help="gradient steps to train (default: 500, whatever the number of windows)")
-    p.add_argument("--epochs", type=int, help="train by epochs instead of --steps: at most EPOCHS, early stopping may "
-                   "end sooner with --val-windows")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="train by epochs instead of --steps: at most EPOCHS, early stopping may end sooner with --val-windows",
+    )
     p.add_argument("--batch-size", type=int, help="default: 256 (1 = stochastic gradient descent)")
     p.add_argument("--seed", type=int, help="one seed for all randomness (default: 42)")
-    p.add_argument("--scaler", choices=get_args(Scaler),
-                   help="window (default): each window normalised by its own inputs; standard | robust | mean | "
-                   "none: per-series statistics of the training part; auto: standard or none, whichever validates better")
+    p.add_argument(
+        "--scaler",
+        choices=get_args(Scaler),
+        help="window (default): each window normalised by its own inputs; standard | robust | mean | "
+        "none: per-series statistics of the training part; auto: standard or none, whichever validates better",
+    )
     refit = p.add_mutually_exclusive_group()
-    refit.add_argument("--refit", dest="refit", action="store_const", const=True,
-                       help="train a model about to become champion once more on all the data, for the same number "
-                       "of gradient steps (default: off; the written model is then not the one the gate judged)")
-    refit.add_argument("--no-refit", dest="refit", action="store_const", const=False,
-                       help="promote the early-stopped model as it is (the default)")
+    refit.add_argument(
+        "--refit",
+        dest="refit",
+        action="store_const",
+        const=True,
+        help="train a model about to become champion once more on all the data, for the same number "
+        "of gradient steps (default: off; the written model is then not the one the gate judged)",
+    )
+    refit.add_argument(
+        "--no-refit",
+        dest="refit",
+        action="store_const",
+        const=False,
+        help="promote the early-stopped model as it is (the default)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,11 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a challenger and promote it if it wins")
     for p in (run, train):
         _common(p, model_options=True)
-        p.add_argument("--margin", type=float, default=0.01, help="relative MASE margin to beat the champion (default: 0.01)")
+        p.add_argument(
+            "--margin", type=float, default=0.01, help="relative MASE margin to beat the champion (default: 0.01)"
+        )
         p.add_argument("--force-promote", action="store_true", help="make the new model champion regardless")
-        p.add_argument("--strategy", choices=get_args(Strategy),
-                       help="training distribution: default (one device), mirrored (all local devices), "
-                       "multi_worker (cluster from TF_CONFIG); --batch-size is the global batch")
+        p.add_argument(
+            "--strategy",
+            choices=get_args(Strategy),
+            help="training distribution: default (one device), mirrored (all local devices), "
+            "multi_worker (cluster from TF_CONFIG); --batch-size is the global batch",
+        )
     train.add_argument("--rollback-to", metavar="VERSION", help="only point the champion back at VERSION (e.g. v0002)")
     predict = sub.add_parser("predict", help="forecast with the champion and write predictions Parquet")
     _common(predict, model_options=True)
@@ -187,7 +235,9 @@ def _report_train(result: dict, store: str) -> None:
 def _report_predict(result: dict) -> None:
     print(f"predictions: {result['predictions']} ({result['rows']} rows, model {result['model_version'] or 'none'})")
     if result["fallback_series"]:
-        print(f"  seasonal-naive fallback for {len(result['fallback_series'])} series: {', '.join(result['fallback_series'][:10])}")
+        print(
+            f"  seasonal-naive fallback for {len(result['fallback_series'])} series: {', '.join(result['fallback_series'][:10])}"
+        )
     for line in result.get("warnings", []):  # e.g. a --horizon the (unchanged) champion does not have
         print(f"  warning: {line}")
 
@@ -210,10 +260,22 @@ def _run(args: argparse.Namespace) -> None:
         _hide_user_error_tracebacks()
     from flows.runners import heartbeats_off_on_temporary_api, reachable_api, temporary_api, with_task_runner
 
-    common = dict(data=args.data, store=args.store, config=config, as_of=args.as_of, model_name=args.model_name,
-                  partitions=args.partitions, task_runner=args.task_runner, dask_address=args.dask_address)
-    with _lock_timeout(args.lock_timeout), heartbeats_off_on_temporary_api(), temporary_api(), \
-            reachable_api(args.task_runner):
+    common = dict(
+        data=args.data,
+        store=args.store,
+        config=config,
+        as_of=args.as_of,
+        model_name=args.model_name,
+        partitions=args.partitions,
+        task_runner=args.task_runner,
+        dask_address=args.dask_address,
+    )
+    with (
+        _lock_timeout(args.lock_timeout),
+        heartbeats_off_on_temporary_api(),
+        temporary_api(),
+        reachable_api(args.task_runner),
+    ):
         if args.command == "run":
             from flows.pipeline import pipeline
 
@@ -225,18 +287,23 @@ def _run(args: argparse.Namespace) -> None:
             from flows.train import train
 
             result = with_task_runner(train, args.task_runner, args.dask_address)(
-                **common, margin=args.margin, force_promote=args.force_promote, rollback_to=args.rollback_to)
+                **common, margin=args.margin, force_promote=args.force_promote, rollback_to=args.rollback_to
+            )
             _report_train(result, args.store)
         elif args.command == "predict":
             from flows.predict import predict
 
-            _report_predict(with_task_runner(predict, args.task_runner, args.dask_address)(
-                **common, model_version=args.model_version))
+            _report_predict(
+                with_task_runner(predict, args.task_runner, args.dask_address)(
+                    **common, model_version=args.model_version
+                )
+            )
         elif args.command == "backtest":
             from flows.backtest import backtest
 
             result = with_task_runner(backtest, args.task_runner, args.dask_address)(
-                **common, model_version=args.model_version, n_windows=args.n_windows)
+                **common, model_version=args.model_version, n_windows=args.n_windows
+            )
             print(f"backtest of {result['model_version']}: {result['report']}")
             _print_metrics(result["metrics"])
 

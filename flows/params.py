@@ -14,8 +14,17 @@ from rnn_model.config import check_name
 from rnn_model.errors import DataReadError
 from rnn_model.outputs import as_of_label
 
-__all__ = ["AsOf", "DataPath", "ModelName", "Margin", "Partitions", "Version", "check_data_path", "documented",
-           "PARAMETER_DOCS"]
+__all__ = [
+    "AsOf",
+    "DataPath",
+    "ModelName",
+    "Margin",
+    "Partitions",
+    "Version",
+    "check_data_path",
+    "documented",
+    "PARAMETER_DOCS",
+]
 
 
 def _as_of(value: Optional[str]) -> Optional[str]:
@@ -71,12 +80,12 @@ Partitions = Annotated[int, Field(ge=1, le=4096)]
 # What the Prefect UI's Run form says under each flow parameter (one text per name for every flow).
 PARAMETER_DOCS = {
     "data": "Parquet file, directory (hive partitions too) or URL with columns unique_id, ds, y; "
-            "empty: the embedded sample panel.",
+    "empty: the embedded sample panel.",
     "store": "Directory for models and predictions (created if missing).",
     "config": "Data contract, windows, model and training settings; unset fields are inferred from the "
-              "data's frequency.",
+    "data's frequency.",
     "as_of": "Use rows with ds <= as_of and label the outputs with it (a date, a timestamp or an integer "
-             "step); empty: now.",
+    "step); empty: now.",
     "model_name": "Name of the model in the registry (store/models/<model_name>/).",
     "margin": "Relative MASE by which a challenger must beat the champion to be promoted (0.01 = 1%).",
     "force_promote": "Make the new model champion whatever the gate decides.",
@@ -84,8 +93,7 @@ PARAMETER_DOCS = {
     "model_version": "Forecast with this version (e.g. v0002) instead of the champion.",
     "partitions": "Groups of series (crc32 of the id) validated and forecast in parallel; 1: not split.",
     "task_runner": "Where the per-group tasks run: thread (this process) or dask.",
-    "dask_address": "Dask scheduler address (tcp://host:8786); empty with task_runner=dask: a temporary "
-                    "local cluster.",
+    "dask_address": "Dask scheduler address (tcp://host:8786); empty with task_runner=dask: a temporary local cluster.",
     "n_windows": "Horizons per series to backtest, the most recent ones.",
     "start": "First as_of of the backfill (a date).",
     "end": "Last as_of of the backfill (a date).",

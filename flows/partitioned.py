@@ -13,8 +13,9 @@ from tasks.data import data_quality, split_data, validate_group
 __all__ = ["validate_groups"]
 
 
-def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_name: str, partitions: int,
-                    kind: str | None = None) -> tuple[list, list[PartitionOutcome], ValidationReport, ForecastConfig]:
+def validate_groups(
+    table, config: ForecastConfig, as_of, purpose: str, model_name: str, partitions: int, kind: str | None = None
+) -> tuple[list, list[PartitionOutcome], ValidationReport, ForecastConfig]:
     """``(futures, outcomes, report, resolved)`` for the groups with series left. ``purpose`` (train or
     predict) sets what validation keeps; ``kind``, the flow's part of the data-quality artifact key
     (default: ``purpose``; a backtest validates as predict does).
@@ -29,9 +30,13 @@ def validate_groups(table, config: ForecastConfig, as_of, purpose: str, model_na
     freq, redo = reconcile_freq(outcomes, config)
     if redo:
         seen = sorted({str(o.freq) for o in outcomes})
-        get_run_logger().warning("groups of series inferred different frequencies (%s); validating %d group(s) "
-                                 "again with freq=%s (the most rows); pass freq (--freq) to choose",
-                                 ", ".join(seen), len(redo), freq)
+        get_run_logger().warning(
+            "groups of series inferred different frequencies (%s); validating %d group(s) "
+            "again with freq=%s (the most rows); pass freq (--freq) to choose",
+            ", ".join(seen),
+            len(redo),
+            freq,
+        )
         fixed = config.replace(data={"freq": freq})
         again = list(validate_group.map([groups[i] for i in redo], unmapped(fixed), unmapped(as_of), unmapped(purpose)))
         for i, future in zip(redo, again):

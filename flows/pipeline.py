@@ -22,8 +22,14 @@ from .train import train_steps
 __all__ = ["pipeline", "backfill"]
 
 
-@flow(name="pipeline", flow_run_name=run_name("pipeline"), log_prints=True, validate_parameters=True,
-      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
+@flow(
+    name="pipeline",
+    flow_run_name=run_name("pipeline"),
+    log_prints=True,
+    validate_parameters=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 @documented
 def pipeline(
     data: DataPath = None,
@@ -43,23 +49,58 @@ def pipeline(
     state changes, a tracking task run), up to seconds on a local SQLite-backed API."""
     with dask_cluster(task_runner, dask_address) as address:
         if not runs_on(task_runner, address):  # a deployment asked for another runner: once more, on it
-            return finished("pipeline", model_name, with_task_runner(pipeline, task_runner, address)(
-                data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-                force_promote=force_promote, partitions=partitions, task_runner=task_runner, dask_address=address))
+            return finished(
+                "pipeline",
+                model_name,
+                with_task_runner(pipeline, task_runner, address)(
+                    data=data,
+                    store=store,
+                    config=config,
+                    as_of=as_of,
+                    model_name=model_name,
+                    margin=margin,
+                    force_promote=force_promote,
+                    partitions=partitions,
+                    task_runner=task_runner,
+                    dask_address=address,
+                ),
+            )
         chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
         with store_lock(store) if chief else nullcontext():
             data = data or sample_data_path(store)  # once for both halves
-            trained = train_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
-                                  margin=margin, force_promote=force_promote, rollback_to=None, partitions=partitions)
+            trained = train_steps(
+                data=data,
+                store=store,
+                config=config,
+                as_of=as_of,
+                model_name=model_name,
+                margin=margin,
+                force_promote=force_promote,
+                rollback_to=None,
+                partitions=partitions,
+            )
             if not chief:
                 return finished("pipeline", model_name, {"train": trained, "predict": None})
-            predicted = predict_steps(data=data, store=store, config=config, as_of=as_of, model_name=model_name,
-                                      model_version=None, partitions=partitions)
+            predicted = predict_steps(
+                data=data,
+                store=store,
+                config=config,
+                as_of=as_of,
+                model_name=model_name,
+                model_version=None,
+                partitions=partitions,
+            )
             return finished("pipeline", model_name, {"train": trained, "predict": predicted})
 
 
-@flow(name="backfill", flow_run_name=run_name("backfill"), log_prints=True, validate_parameters=True,
-      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
+@flow(
+    name="backfill",
+    flow_run_name=run_name("backfill"),
+    log_prints=True,
+    validate_parameters=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 @documented
 def backfill(
     start: str,
@@ -76,8 +117,21 @@ def backfill(
 ) -> list[dict]:
     """Run ``pipeline`` for each ``as_of`` from ``start`` to ``end`` (every ``every``), oldest first."""
     with dask_cluster(task_runner, dask_address) as address:
-        return finished("backfill", model_name, [
-            pipeline(data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-                     partitions=partitions, task_runner=task_runner, dask_address=address)
-            for as_of in as_of_range(start, end, every)
-        ])
+        return finished(
+            "backfill",
+            model_name,
+            [
+                pipeline(
+                    data=data,
+                    store=store,
+                    config=config,
+                    as_of=as_of,
+                    model_name=model_name,
+                    margin=margin,
+                    partitions=partitions,
+                    task_runner=task_runner,
+                    dask_address=address,
+                )
+                for as_of in as_of_range(start, end, every)
+            ],
+        )

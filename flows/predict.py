@@ -29,8 +29,14 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["predict", "predict_steps"]
 
 
-@flow(name="predict", flow_run_name=run_name("predict"), log_prints=True, validate_parameters=True,
-      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
+@flow(
+    name="predict",
+    flow_run_name=run_name("predict"),
+    log_prints=True,
+    validate_parameters=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 @documented
 def predict(
     data: DataPath = None,
@@ -49,17 +55,46 @@ def predict(
     ``seasonal_naive``. ``partitions``: groups of series validated and forecast in parallel on
     ``task_runner`` (``thread``, or ``dask`` at ``dask_address`` / a temporary local cluster)."""
     if not runs_on(task_runner, dask_address):
-        return finished("predict", model_name, with_task_runner(predict, task_runner, dask_address)(
-            data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
-            partitions=partitions, task_runner=task_runner, dask_address=dask_address))
-    return finished("predict", model_name, predict_steps(
-        data=data, store=store, config=config, as_of=as_of, model_name=model_name, model_version=model_version,
-        partitions=partitions, strict=True))
+        return finished(
+            "predict",
+            model_name,
+            with_task_runner(predict, task_runner, dask_address)(
+                data=data,
+                store=store,
+                config=config,
+                as_of=as_of,
+                model_name=model_name,
+                model_version=model_version,
+                partitions=partitions,
+                task_runner=task_runner,
+                dask_address=dask_address,
+            ),
+        )
+    return finished(
+        "predict",
+        model_name,
+        predict_steps(
+            data=data,
+            store=store,
+            config=config,
+            as_of=as_of,
+            model_name=model_name,
+            model_version=model_version,
+            partitions=partitions,
+            strict=True,
+        ),
+    )
 
 
 def predict_steps(
-    data: DataPath, store: str, config: ForecastConfig, as_of: AsOf, model_name: str, model_version: Version,
-    partitions: int, strict: bool = False,
+    data: DataPath,
+    store: str,
+    config: ForecastConfig,
+    as_of: AsOf,
+    model_name: str,
+    model_version: Version,
+    partitions: int,
+    strict: bool = False,
 ) -> dict:
     """The ``predict`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow).
 
@@ -74,7 +109,10 @@ def predict_steps(
         if bundle is not None:  # the model decides horizon, input size and freq; the data its column names
             if strict:
                 check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
-            warnings = [f"{c}: forecasting with the model's" for c in settings_clashes(bundle.forecaster.config, config, version)]
+            warnings = [
+                f"{c}: forecasting with the model's"
+                for c in settings_clashes(bundle.forecaster.config, config, version)
+            ]
             for line in warnings:
                 get_run_logger().warning(line)
             config = config_for_model(bundle.forecaster.config, config)
@@ -82,8 +120,9 @@ def predict_steps(
         table = load_table(path, config.data)
         groups, outcomes, report, resolved = validate_groups(table, config, as_of, "predict", model_name, partitions)
         del table
-        futures = forecast_group.map(groups, unmapped(bundle), unmapped(version), unmapped(resolved),
-                                     unmapped(label), unmapped(created_at))
+        futures = forecast_group.map(
+            groups, unmapped(bundle), unmapped(version), unmapped(resolved), unmapped(label), unmapped(created_at)
+        )
         parts = dict(f.result() for f in futures)
         if report.stale:
             warnings.append(report.stale)  # printed by the CLI with the others
@@ -104,4 +143,3 @@ def predict_steps(
             "as_of": label,
             "data": data_span([o.panel for o in outcomes]),
         }
-

@@ -29,8 +29,19 @@ from typing import Iterator, Literal, Optional
 
 from rnn_model.errors import ConfigError
 
-__all__ = ["TaskRunnerName", "check_task_runner", "make_task_runner", "with_task_runner", "runs_on", "reachable_api", "dask_cluster",
-           "heartbeats_off_on_temporary_api", "temporary_api", "SERVER_LOG", "drain_prefect_services"]
+__all__ = [
+    "TaskRunnerName",
+    "check_task_runner",
+    "make_task_runner",
+    "with_task_runner",
+    "runs_on",
+    "reachable_api",
+    "dask_cluster",
+    "heartbeats_off_on_temporary_api",
+    "temporary_api",
+    "SERVER_LOG",
+    "drain_prefect_services",
+]
 
 TaskRunnerName = Literal["thread", "dask"]
 
@@ -253,7 +264,10 @@ def _guarded_server_class():
             self._stop_watchdog()
             self.watchdog = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(process.pid)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             return process
 
         def _stop_watchdog(self) -> None:

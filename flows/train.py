@@ -29,8 +29,14 @@ from .runners import TaskRunnerName, runs_on, with_task_runner
 __all__ = ["train", "train_steps"]
 
 
-@flow(name="train", flow_run_name=run_name("train"), log_prints=True, validate_parameters=True,
-      on_failure=[alert_on_failure], on_crashed=[alert_on_failure])
+@flow(
+    name="train",
+    flow_run_name=run_name("train"),
+    log_prints=True,
+    validate_parameters=True,
+    on_failure=[alert_on_failure],
+    on_crashed=[alert_on_failure],
+)
 @documented
 def train(
     data: DataPath = None,
@@ -51,18 +57,50 @@ def train(
     on ``task_runner``; the model is one global model, trained in this process (``config.train.strategy``
     spreads it over devices or machines)."""
     if not runs_on(task_runner, dask_address):
-        return finished("train", model_name, with_task_runner(train, task_runner, dask_address)(
-            data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-            force_promote=force_promote, rollback_to=rollback_to, partitions=partitions, task_runner=task_runner,
-            dask_address=dask_address))
-    return finished("train", model_name, train_steps(
-        data=data, store=store, config=config, as_of=as_of, model_name=model_name, margin=margin,
-        force_promote=force_promote, rollback_to=rollback_to, partitions=partitions))
+        return finished(
+            "train",
+            model_name,
+            with_task_runner(train, task_runner, dask_address)(
+                data=data,
+                store=store,
+                config=config,
+                as_of=as_of,
+                model_name=model_name,
+                margin=margin,
+                force_promote=force_promote,
+                rollback_to=rollback_to,
+                partitions=partitions,
+                task_runner=task_runner,
+                dask_address=dask_address,
+            ),
+        )
+    return finished(
+        "train",
+        model_name,
+        train_steps(
+            data=data,
+            store=store,
+            config=config,
+            as_of=as_of,
+            model_name=model_name,
+            margin=margin,
+            force_promote=force_promote,
+            rollback_to=rollback_to,
+            partitions=partitions,
+        ),
+    )
 
 
 def train_steps(
-    data: DataPath, store: str, config: ForecastConfig, as_of: AsOf, model_name: str, margin: float,
-    force_promote: bool, rollback_to: Version, partitions: int,
+    data: DataPath,
+    store: str,
+    config: ForecastConfig,
+    as_of: AsOf,
+    model_name: str,
+    margin: float,
+    force_promote: bool,
+    rollback_to: Version,
+    partitions: int,
 ) -> dict:
     """The ``train`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow:
     a subflow costs the API round trips of a flow run of its own)."""
@@ -84,20 +122,36 @@ def train_steps(
         result = train_model(panel, resolved, plan, model_name)
         forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
         through = champion.meta.get("trained_through") if champion is not None else None
-        decision = promotion_decision(forecasts, scores, margin, through, [champion_problem] if champion_problem else [])
+        decision = promotion_decision(
+            forecasts, scores, margin, through, [champion_problem] if champion_problem else []
+        )
         if resolved.train.refit and (decision.promote or force_promote):  # every worker: training is in lockstep
             result = refit_model(panel, resolved, result, model_name)
         if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
             get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
-            return {"version": None, "promoted": False, "reasons": ["not the chief worker: nothing registered"],
-                    "champion": champion_version, "metrics": scores.overall.reset_index().to_dict("records"),
-                    "model_dir": None, **span}
-        meta = {"data_fingerprint": panel.fingerprint(), "data_path": str(path), "as_of": as_of,
-                "n_series": panel.n_series, "champion_at_training": champion_version,
-                "champion_compared": comparable(champion, resolved), "partitions": partitions,
-                "strategy": resolved.train.strategy, "replicas": result.extra.get("replicas", 1),
-                "refit": result.extra.get("refit"), "scaler": result.extra.get("scaler"),
-                "trained_through": result.extra.get("trained_through")}
+            return {
+                "version": None,
+                "promoted": False,
+                "reasons": ["not the chief worker: nothing registered"],
+                "champion": champion_version,
+                "metrics": scores.overall.reset_index().to_dict("records"),
+                "model_dir": None,
+                **span,
+            }
+        meta = {
+            "data_fingerprint": panel.fingerprint(),
+            "data_path": str(path),
+            "as_of": as_of,
+            "n_series": panel.n_series,
+            "champion_at_training": champion_version,
+            "champion_compared": comparable(champion, resolved),
+            "partitions": partitions,
+            "strategy": resolved.train.strategy,
+            "replicas": result.extra.get("replicas", 1),
+            "refit": result.extra.get("refit"),
+            "scaler": result.extra.get("scaler"),
+            "trained_through": result.extra.get("trained_through"),
+        }
         version = register_challenger(store, model_name, result, scores.to_dict(), meta)
         promoted = promote(store, model_name, version, decision, force_promote)
         get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")

@@ -1,10 +1,10 @@
 """Model bundle: a self-contained directory that reproduces a forecaster exactly.
 
-    model.keras    the Keras model (loaded with safe_mode=True: no arbitrary code)
-    scaler.parquet per-series loc/scale, by unique_id
-    config.json    the resolved ForecastConfig
-    metrics.json   evaluation scores on the held-out windows
-    meta.json      data fingerprint, seed, package versions, code version, created_at, history
+model.keras    the Keras model (loaded with safe_mode=True: no arbitrary code)
+scaler.parquet per-series loc/scale, by unique_id
+config.json    the resolved ForecastConfig
+metrics.json   evaluation scores on the held-out windows
+meta.json      data fingerprint, seed, package versions, code version, created_at, history
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def code_version() -> str:
     return package_versions()["rnn-forecast-pipeline"]
 
 
-def save_bundle(directory: str | Path, forecaster: Forecaster, metrics: dict, meta: dict, pending: bool = False) -> Path:
+def save_bundle(
+    directory: str | Path, forecaster: Forecaster, metrics: dict, meta: dict, pending: bool = False
+) -> Path:
     """Write all bundle files into ``directory`` (normally a temporary directory renamed afterwards).
 
     ``pending=True`` also writes ``decision.json`` = not promoted (pending), so a version whose run dies
@@ -132,13 +134,15 @@ def load_bundle(directory: str | Path) -> Bundle:
 
 
 def _inconsistent(directory: Path, why: str) -> ModelLoadError:
-    return ModelLoadError(f"model bundle {directory} is inconsistent: {why}; roll back to another version "
-                          "(--rollback-to) or retrain")
+    return ModelLoadError(
+        f"model bundle {directory} is inconsistent: {why}; roll back to another version (--rollback-to) or retrain"
+    )
 
 
 def _is_number_list(values) -> bool:
     return isinstance(values, list) and all(
-        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+    )
 
 
 def _check_intervals(directory: Path, intervals) -> None:
@@ -148,8 +152,11 @@ def _check_intervals(directory: Path, intervals) -> None:
         return
     ok = isinstance(intervals, dict)
     models = intervals.get("models", {}) if ok else None
-    ok = ok and isinstance(models, dict) and all(
-        isinstance(per, dict) and all(_is_number_list(q) for q in per.values()) for per in models.values())
+    ok = (
+        ok
+        and isinstance(models, dict)
+        and all(isinstance(per, dict) and all(_is_number_list(q) for q in per.values()) for per in models.values())
+    )
     levels = intervals.get("levels", [80]) if ok else None
     ok = ok and isinstance(levels, list) and all(isinstance(v, int) and 0 < v < 100 for v in levels)
     for key in ("too_few", "n"):
@@ -178,7 +185,10 @@ def _check_model_shape(directory: Path, forecaster: Forecaster) -> None:
         out = forecaster.predict_scaled(np.zeros((1, w.input_size, 1), np.float32))
     except Exception as exc:  # noqa: BLE001 - TF raises many types for a shape mismatch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise _inconsistent(directory, f"model.keras does not fit config.json's input_size {w.input_size} and "
-                            f"horizon {w.horizon} ({type(exc).__name__}: {first})") from exc
+        raise _inconsistent(
+            directory,
+            f"model.keras does not fit config.json's input_size {w.input_size} and "
+            f"horizon {w.horizon} ({type(exc).__name__}: {first})",
+        ) from exc
     if out.shape != (1, w.horizon):
         raise _inconsistent(directory, f"model.keras gives {out.shape[1:]} outputs, config.json horizon {w.horizon}")

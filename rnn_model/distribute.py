@@ -94,12 +94,18 @@ def _multi_worker_strategy(spec: dict, timeout_s: int):
     from tensorflow.python.eager import context
 
     cluster = TFConfigClusterResolver().cluster_spec()
-    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
-            for job in ("chief", "worker") if job in cluster.jobs]
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in cluster.jobs
+    ]
     if context.context().coordination_service is None and jobs:
         context.context().configure_coordination_service(
-            service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
-            coordinated_jobs=jobs, cluster_register_timeout_in_ms=timeout_s * 1000)
+            service_type="standalone",
+            service_leader=multi_worker_util.coordination_leader(cluster),
+            coordinated_jobs=jobs,
+            cluster_register_timeout_in_ms=timeout_s * 1000,
+        )
         # Registration as a barrier: the leader's own registration then waits (at most the deadline) for
         # every worker, instead of passing at once into WaitForAllTasks, whose barrier lasts an hour.
         context.context()._coordination_service_config.cluster_register_with_barrier = True

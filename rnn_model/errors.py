@@ -1,13 +1,13 @@
 """The exception tree of rnn_model. Every error a user can cause names the problem and the fix.
 
-    ForecastError                 base class; catch this to handle anything the library raises
-    ├── ConfigError (ValueError)  a configuration field is out of range (names field, value, allowed)
-    ├── DataError                 the input data cannot be used
-    │   ├── DataReadError         the file/directory is missing, empty or not Parquet
-    │   └── DataValidationError   the data breaks the contract; ``.report`` holds every problem
-    ├── RegistryError             the model store is inconsistent (missing version, bad pointer)
-    │   └── ModelLoadError        a model bundle is missing files or cannot be loaded safely
-    └── StoreError                writing to the store failed (read-only, lock held, bad path)
+ForecastError                 base class; catch this to handle anything the library raises
+├── ConfigError (ValueError)  a configuration field is out of range (names field, value, allowed)
+├── DataError                 the input data cannot be used
+│   ├── DataReadError         the file/directory is missing, empty or not Parquet
+│   └── DataValidationError   the data breaks the contract; ``.report`` holds every problem
+├── RegistryError             the model store is inconsistent (missing version, bad pointer)
+│   └── ModelLoadError        a model bundle is missing files or cannot be loaded safely
+└── StoreError                writing to the store failed (read-only, lock held, bad path)
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from .baselines import baseline_forecasts, seasonal_naive_scale
 from .config import ForecastConfig
 from .intervals import calibrate_intervals
 from .panel import Panel
-from .windowing import make_split, heldout_test_origins
+from .windowing import heldout_test_origins, make_split
 
 __all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales", "heldout_origins"]
 
@@ -114,9 +114,7 @@ def score(forecasts: pd.DataFrame, scales: pd.Series) -> Scores:
 
     def summarise(keys: list[str], mase_by_series: bool) -> pd.DataFrame:
         g = df.groupby(keys, sort=True)
-        out = pd.DataFrame(
-            {"mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()), "smape": g["sape"].mean()}
-        )
+        out = pd.DataFrame({"mae": g["ae"].mean(), "rmse": np.sqrt(g["se"].mean()), "smape": g["sape"].mean()})
         if mase_by_series:  # mean over series of each series' MASE
             per = df.groupby(keys + ["unique_id"])["scaled_ae"].mean()
             out["mase"] = per.groupby(level=list(range(len(keys)))).mean()
@@ -130,8 +128,9 @@ def score(forecasts: pd.DataFrame, scales: pd.Series) -> Scores:
     return Scores(overall=overall, per_series=per_series, per_step=per_step)
 
 
-def mase_scales(panel: Panel, config: ForecastConfig, n_windows: int | None = None,
-                upto: np.ndarray | None = None) -> pd.Series:
+def mase_scales(
+    panel: Panel, config: ForecastConfig, n_windows: int | None = None, upto: np.ndarray | None = None
+) -> pd.Series:
     """MASE denominators by unique_id: each series' in-sample seasonal-naive MAE before the evaluated
     horizons (the last ``n_windows``, or slots ``[0, upto[i])``). Per series, so groups of series can be
     backtested apart and scored together."""

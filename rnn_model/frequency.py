@@ -31,8 +31,10 @@ def _is_int_freq(freq: str) -> bool:
 _MAX_STEP = pd.Timedelta(days=366 * 100)
 MAX_INT_STEP = 2**62
 
-_FREQ_HELP = ("Use a pandas alias such as 'h', 'D', 'W', 'MS', 'ME', 'QS', 'YS', '30min', or a positive "
-              "integer step (e.g. '1') for integer ds")
+_FREQ_HELP = (
+    "Use a pandas alias such as 'h', 'D', 'W', 'MS', 'ME', 'QS', 'YS', '30min', or a positive "
+    "integer step (e.g. '1') for integer ds"
+)
 
 
 def _bad_freq(freq, why: str) -> ConfigError:
@@ -221,7 +223,8 @@ class TimeGrid:
 
             raise DataValidationError(
                 f"invalid input data: no_room: ds at grid position {int(ticks.max())} of freq {self.freq} after "
-                f"{self.anchor} is beyond the representable range; renumber or shift ds")
+                f"{self.anchor} is beyond the representable range; renumber or shift ds"
+            )
         off = parse_freq(self.freq)
         if isinstance(off, int):
             return self.anchor + ticks * off

@@ -99,12 +99,14 @@ def decide_promotion(
         bar = bars["champion_bar"] = champion_mase - gap
         why = f"{margin:.1%}" if gap == margin * champion_mase else f"{gap:.4f} (the noise bar)"
         if mine < bar:
-            reasons.append(f"beats the champion by more than {why}: MASE {mine:.4f} < {bar:.4f} "
-                           f"(champion {champion_mase:.4f})")
+            reasons.append(
+                f"beats the champion by more than {why}: MASE {mine:.4f} < {bar:.4f} (champion {champion_mase:.4f})"
+            )
         else:
             ok = False
-            reasons.append(f"does not beat the champion by {why}: MASE {mine:.4f} >= {bar:.4f} "
-                           f"(champion {champion_mase:.4f})")
+            reasons.append(
+                f"does not beat the champion by {why}: MASE {mine:.4f} >= {bar:.4f} (champion {champion_mase:.4f})"
+            )
     return PromotionDecision(ok, reasons, challenger_mase, champion_mase, seasonal_naive_mase, bars)
 
 
@@ -125,9 +127,14 @@ def paired_comparison(forecasts: pd.DataFrame, scales: pd.Series, base: str, oth
     n = len(d)
     se = float(d.std(ddof=1) / math.sqrt(n)) if n >= MIN_UNITS_FOR_NOISE else float("nan")
     series = both.index.get_level_values(0).nunique() if n else 0
-    return {"windows": int(n), "series": int(series), "base_mase": float(both["a"].mean()) if n else float("nan"),
-            "other_mase": float(both["b"].mean()) if n else float("nan"),
-            "improvement": float(d.mean()) if n else float("nan"), "se": se}
+    return {
+        "windows": int(n),
+        "series": int(series),
+        "base_mase": float(both["a"].mean()) if n else float("nan"),
+        "other_mase": float(both["b"].mean()) if n else float("nan"),
+        "improvement": float(d.mean()) if n else float("nan"),
+        "se": se,
+    }
 
 
 def judge(
@@ -147,28 +154,49 @@ def judge(
     if mine.empty:  # no held-out window had fully observed inputs and targets
         reason = "no held-out window is fully observed (gaps or NaN at the end of every series): nothing to judge"
         return PromotionDecision(False, [reason, *notes])
-    per_model = forecasts.assign(sae=(forecasts["y_hat"] - forecasts["y"]).abs()
-                                 / forecasts["unique_id"].map(scales).astype(float))
+    per_model = forecasts.assign(
+        sae=(forecasts["y_hat"] - forecasts["y"]).abs() / forecasts["unique_id"].map(scales).astype(float)
+    )
     by_series = per_model.groupby(["model", "unique_id"])["sae"].mean()
     overall = by_series.groupby(level=0).mean()
     complete = bool(mine["covered"].all() and np.isfinite(mine["y_hat"]).all())
-    evidence: dict = {"rule": f"paired per (series, window): improvement > max(margin x champion MASE, {z} x SE)",
-                      "margin": margin, "z": z, "held_out_windows": int(mine.groupby(["unique_id", "cutoff"]).ngroups)}
+    evidence: dict = {
+        "rule": f"paired per (series, window): improvement > max(margin x champion MASE, {z} x SE)",
+        "margin": margin,
+        "z": z,
+        "held_out_windows": int(mine.groupby(["unique_id", "cutoff"]).ngroups),
+    }
     champion_mase = required = mine_vs_champion = None
     if "champion" in overall.index and champion_through is None:
-        notes.append("champion not compared: its bundle does not record which data it trained on "
-                     "(written before the fair-comparison rule)")
+        notes.append(
+            "champion not compared: its bundle does not record which data it trained on "
+            "(written before the fair-comparison rule)"
+        )
     elif "champion" in overall.index:
         fair = forecasts[forecasts["cutoff"] >= _parse_ds(champion_through)]
         cmp = paired_comparison(fair, scales, "champion", challenger)
-        evidence.update(champion_trained_through=str(champion_through), fair_windows=cmp["windows"],
-                        fair_series=cmp["series"], champion_fair_mase=cmp["base_mase"],
-                        challenger_fair_mase=cmp["other_mase"], improvement=cmp["improvement"], se=cmp["se"])
+        evidence.update(
+            champion_trained_through=str(champion_through),
+            fair_windows=cmp["windows"],
+            fair_series=cmp["series"],
+            champion_fair_mase=cmp["base_mase"],
+            challenger_fair_mase=cmp["other_mase"],
+            improvement=cmp["improvement"],
+            se=cmp["se"],
+        )
         if cmp["windows"] == 0:
-            reason = (f"not comparable: every held-out window starts before the end of the champion's training "
-                      f"data ({champion_through}), so it would be scored on data it trained on; the champion stays")
-            return PromotionDecision(False, [reason, *notes], float(overall[challenger]), None,
-                                     float(overall["seasonal_naive"]), _finite(evidence))
+            reason = (
+                f"not comparable: every held-out window starts before the end of the champion's training "
+                f"data ({champion_through}), so it would be scored on data it trained on; the champion stays"
+            )
+            return PromotionDecision(
+                False,
+                [reason, *notes],
+                float(overall[challenger]),
+                None,
+                float(overall["seasonal_naive"]),
+                _finite(evidence),
+            )
         champion_mase, mine_vs_champion = cmp["base_mase"], cmp["other_mase"]
         if np.isfinite(cmp["se"]):
             required = evidence["noise_bar"] = z * cmp["se"]
@@ -176,10 +204,23 @@ def judge(
             notes.append(f"only {cmp['windows']} comparable window(s): the noise is not estimated, margin only")
         if cmp["improvement"] == 0.0:
             notes.append("tie: challenger and champion score the same on the comparable windows")
-    decision = decide_promotion(float(overall[challenger]), float(overall["seasonal_naive"]), champion_mase, margin,
-                                complete, required, mine_vs_champion)
-    return PromotionDecision(decision.promote, [*decision.reasons, *notes], decision.challenger_mase,
-                             champion_mase, decision.seasonal_naive_mase, _finite({**evidence, **decision.evidence}))
+    decision = decide_promotion(
+        float(overall[challenger]),
+        float(overall["seasonal_naive"]),
+        champion_mase,
+        margin,
+        complete,
+        required,
+        mine_vs_champion,
+    )
+    return PromotionDecision(
+        decision.promote,
+        [*decision.reasons, *notes],
+        decision.challenger_mase,
+        champion_mase,
+        decision.seasonal_naive_mase,
+        _finite({**evidence, **decision.evidence}),
+    )
 
 
 def _finite(evidence: dict) -> dict:

@@ -27,8 +27,13 @@ from .panel import Panel, constant_series
 from .windowing import make_split
 
 __all__ = [
-    "INTERVAL_LEVELS", "conformal_quantile", "too_few_scores", "interval_quantiles", "calibration_origins",
-    "calibrate_intervals", "add_intervals",
+    "INTERVAL_LEVELS",
+    "conformal_quantile",
+    "too_few_scores",
+    "interval_quantiles",
+    "calibration_origins",
+    "calibrate_intervals",
+    "add_intervals",
 ]
 
 INTERVAL_LEVELS = (80, 95)  # nominal coverage (%) of the prediction intervals
@@ -78,12 +83,15 @@ def interval_quantiles(forecasts: pd.DataFrame, scales: pd.Series, levels=INTERV
         steps = df["horizon_step"].to_numpy()[rows]
         errs = err[rows]
         by_step = [errs[steps == s] for s in range(1, h + 1)]
-        models[str(label)] = {
-            str(lv): [conformal_quantile(e, lv / 100.0) for e in by_step] for lv in levels
-        }
+        models[str(label)] = {str(lv): [conformal_quantile(e, lv / 100.0) for e in by_step] for lv in levels}
         counts[str(label)] = [int(np.isfinite(e).sum()) for e in by_step]
-    return {"levels": [int(lv) for lv in levels], "scale": "seasonal_naive_mae", "models": models, "n": counts,
-            "too_few": _too_few(counts, levels)}
+    return {
+        "levels": [int(lv) for lv in levels],
+        "scale": "seasonal_naive_mae",
+        "models": models,
+        "n": counts,
+        "too_few": _too_few(counts, levels),
+    }
 
 
 def _too_few(counts: dict[str, list[int]], levels) -> dict[str, dict[str, list[int]]]:
@@ -143,8 +151,12 @@ def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig,
     ids = np.repeat(panel.ids[series_idx].astype(str), h)  # [n * h]
     steps = np.tile(np.arange(1, h + 1), len(series_idx))  # [n * h]
     frame = pd.concat(
-        [pd.DataFrame({"unique_id": ids, "horizon_step": steps, "model": label, "y": y.reshape(-1),
-                       "y_hat": p.reshape(-1)}) for label, p in preds.items()],
+        [
+            pd.DataFrame(
+                {"unique_id": ids, "horizon_step": steps, "model": label, "y": y.reshape(-1), "y_hat": p.reshape(-1)}
+            )
+            for label, p in preds.items()
+        ],
         ignore_index=True,
     )
     # The scale of the scores: the seasonal-naive MAE before the calibrated horizons (evaluation.mase_scales);
@@ -185,8 +197,14 @@ def _too_few_of(intervals: dict, label: str, levels) -> dict[str, list[int]]:
     return _too_few({label: counts}, levels).get(label, {}) if counts else {}
 
 
-def add_intervals(frame: pd.DataFrame, panel: Panel, config: ForecastConfig, intervals: dict | None,
-                  model_label: str = "challenger", min_scores: int = 200) -> pd.DataFrame:
+def add_intervals(
+    frame: pd.DataFrame,
+    panel: Panel,
+    config: ForecastConfig,
+    intervals: dict | None,
+    model_label: str = "challenger",
+    min_scores: int = 200,
+) -> pd.DataFrame:
     """Add ``y_lo_<L>, y_hi_<L>`` (L in 80, 95) to a :func:`prediction.future_frame` (it still has ``source``).
 
     ``y_hat +- q[step] * scale(series)``, ``q`` the stored per-step quantiles of the model (rows with
@@ -213,8 +231,10 @@ def add_intervals(frame: pd.DataFrame, panel: Panel, config: ForecastConfig, int
         if own["windows"] == 0:  # the expected failure: every series too short (or gappy) to calibrate on
             w = config.window
             need = w.input_size + h  # the fallback calibrates on any window of the history
-            why_none["seasonal_naive"] = (f"no calibration window for seasonal_naive: no series has input_size + "
-                                          f"horizon = {need} fully observed points")
+            why_none["seasonal_naive"] = (
+                f"no calibration window for seasonal_naive: no series has input_size + "
+                f"horizon = {need} fully observed points"
+            )
         else:
             models["seasonal_naive"] = own["models"]["seasonal_naive"]
             too_few["seasonal_naive"] = own["too_few"].get("seasonal_naive", {})
@@ -242,7 +262,9 @@ def add_intervals(frame: pd.DataFrame, panel: Panel, config: ForecastConfig, int
                 note(why_none[label].format(lv=lv), mask & ~row_constant)
                 continue
             q[mask] = _stored_quantiles(qs, h)[steps[mask]]
-            note(f"{lv} % quantile of {label} is NaN at some steps (no finite score)", mask & ~row_constant & np.isnan(q))
+            note(
+                f"{lv} % quantile of {label} is NaN at some steps (no finite score)", mask & ~row_constant & np.isnan(q)
+            )
         width = np.where(row_constant, 0.0, q * row_scale)  # a constant series: the forecast itself
         note("no error scale: no two consecutive observed values that differ", np.isfinite(q) & ~np.isfinite(width))
         lo, hi = y_hat - width, y_hat + width

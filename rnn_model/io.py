@@ -89,7 +89,8 @@ def _list_files(path: str | os.PathLike):
         if local.is_file():
             return None, str(local), [(str(local), local.stat().st_size)]
         files = sorted(
-            (str(p), p.stat().st_size) for p in local.rglob("*")
+            (str(p), p.stat().st_size)
+            for p in local.rglob("*")
             if p.is_file() and not _hidden(str(p.relative_to(local)))
         )
         return None, str(local), files
@@ -102,8 +103,7 @@ def _list_files(path: str | os.PathLike):
     base = root.rstrip("/")
     found = fs.get_file_info(pafs.FileSelector(base, recursive=True))
     files = sorted(
-        (f.path, f.size) for f in found
-        if f.type == pafs.FileType.File and not _hidden(f.path[len(base):].lstrip("/"))
+        (f.path, f.size) for f in found if f.type == pafs.FileType.File and not _hidden(f.path[len(base) :].lstrip("/"))
     )
     return fs, base, files
 
@@ -130,11 +130,10 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
         dataset = pads.dataset(paths, filesystem=fs, format="parquet")
         schema = dataset.schema
         hive = False
-        if any(c not in schema.names for c in wanted) and any("=" in p[len(root):] for p in paths):
+        if any(c not in schema.names for c in wanted) and any("=" in p[len(root) :] for p in paths):
             # hive partitioning: key=value directories become columns (e.g. unique_id=s1/part-0.parquet).
             # Only when the files lack a needed column: partition keys are otherwise never read.
-            dataset = pads.dataset(paths, filesystem=fs, format="parquet", partitioning="hive",
-                                   partition_base_dir=root)
+            dataset = pads.dataset(paths, filesystem=fs, format="parquet", partitioning="hive", partition_base_dir=root)
             schema = dataset.schema
             hive = True
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a plain OSError may be transient: let it retry
@@ -151,13 +150,17 @@ def read_long_table(path: str | os.PathLike, data: DataConfig) -> pa.Table:
         )
     if unified is not None:  # the files disagree on a column's type: read every file as one schema
         try:
-            return pads.dataset(paths, filesystem=fs, format="parquet", schema=unified,
-                                partitioning="hive" if hive else None,
-                                partition_base_dir=root if hive else None).to_table(columns=wanted)
+            return pads.dataset(
+                paths,
+                filesystem=fs,
+                format="parquet",
+                schema=unified,
+                partitioning="hive" if hive else None,
+                partition_base_dir=root if hive else None,
+            ).to_table(columns=wanted)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise DataReadError(
-                f"cannot read {shown} as one table ({_first_line(exc)}); write every file with the same column "
-                "types"
+                f"cannot read {shown} as one table ({_first_line(exc)}); write every file with the same column types"
             ) from None
     id_type = schema.field(data.id_col).type
     try:
@@ -184,7 +187,7 @@ def _file_schemas(dataset: pads.Dataset, root: str, wanted: list[str], shown) ->
     types: dict[str, dict[pa.DataType, str]] = {c: {} for c in wanted}  # column -> type -> first file
     lacking: dict[str, tuple[str, list[str]]] = {}  # column -> (first file without it, its columns)
     for fragment in dataset.get_fragments():
-        relative = fragment.path[len(root):]
+        relative = fragment.path[len(root) :]
         try:
             physical = fragment.physical_schema
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # an OSError may be transient: it is retried
@@ -273,16 +276,22 @@ def _refuse_special(final: Path, want_dir: bool = False) -> None:
         mode = os.lstat(final).st_mode
     except FileNotFoundError:
         return
-    if (stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode)):
+    if stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode):
         return
     kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
     wanted = "a directory" if want_dir else "a regular file"
     raise StoreError(f"refusing to replace {final}: it is {kind}, not {wanted}; write to a new path or to {wanted}")
 
 
-_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
-          stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a directory",
-          stat.S_IFREG: "a regular file"}
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFREG: "a regular file",
+}
 
 
 @contextmanager
@@ -454,8 +463,9 @@ def _recover(final: Path) -> None:
         os.replace(olds[-1], final)
 
 
-def atomic_write_parquet_set(tables: dict[str, pa.Table], directory: str | os.PathLike,
-                             exchange: bool = True) -> list[Path]:
+def atomic_write_parquet_set(
+    tables: dict[str, pa.Table], directory: str | os.PathLike, exchange: bool = True
+) -> list[Path]:
     """Replace ``directory`` by exactly these Parquet files (name -> table), as one unit.
 
     The files are written (and fsynced) into a temporary hidden sibling directory, which is then swapped

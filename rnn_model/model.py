@@ -40,8 +40,14 @@ def anchor_lags(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     return input_size - m + k % m
 
 
-def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: int = 1, seed: int = 0,
-                relative_channel: bool = True):
+def build_model(
+    cfg: ModelConfig,
+    input_size: int,
+    horizon: int,
+    season_length: int = 1,
+    seed: int = 0,
+    relative_channel: bool = True,
+):
     """The compiled model; its initial weights (and dropout masks) depend on ``seed`` alone.
 
     ``cfg.members`` networks side by side in one graph (one ``fit`` trains all; each has its own initial
@@ -87,10 +93,14 @@ def build_model(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
             else:
                 kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
             h = cell(
-                cfg.units, activation="tanh", dropout=cfg.dropout, return_sequences=not last,
+                cfg.units,
+                activation="tanh",
+                dropout=cfg.dropout,
+                return_sequences=not last,
                 name=f"{prefix}{cfg.cell}_{i}",
                 kernel_initializer=keras.initializers.GlorotUniform(kernel_seed),
-                recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed), seed=dropout_seed,
+                recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed),
+                seed=dropout_seed,
             )(h)
         init = "zeros" if cfg.anchor != "none" else keras.initializers.GlorotUniform(draw())
         out = keras.layers.Dense(n_out, kernel_initializer=init, name=f"{prefix}head")(h)  # [batch, n_out]

@@ -23,8 +23,18 @@ import pyarrow as pa
 from .errors import ConfigError, StoreError
 from .io import atomic_write_json, atomic_write_parquet, atomic_write_parquet_set
 
-__all__ = ["NOW", "as_of_label", "as_of_range", "parse_as_of", "prediction_dir", "prediction_path", "write_predictions",
-           "write_prediction_parts", "write_backtest_report", "PREDICTION_COLUMNS"]
+__all__ = [
+    "NOW",
+    "as_of_label",
+    "as_of_range",
+    "parse_as_of",
+    "prediction_dir",
+    "prediction_path",
+    "write_predictions",
+    "write_prediction_parts",
+    "write_backtest_report",
+    "PREDICTION_COLUMNS",
+]
 
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 _LABEL_RE = re.compile(r"^[0-9A-Za-z:T\-_]+$")
@@ -129,7 +139,9 @@ def _prediction_table(frame: pd.DataFrame) -> pa.Table:
     table = pa.Table.from_pandas(frame[ordered].reset_index(drop=True), preserve_index=False)
     # pandas 3 strings become large_string; plain string matches the hive partition key ``as_of``, so
     # ``pyarrow.dataset(<store>/predictions, partitioning="hive")`` reads all partitions as one table.
-    return table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))
+    return table.cast(
+        pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema])
+    )
 
 
 def write_prediction_parts(parts: dict[int, pd.DataFrame], store: str | Path, label: str) -> list[Path]:

@@ -97,8 +97,12 @@ def data_span(panels: list[Panel]) -> dict:
     last = max(int((p.first_tick + p.lengths - 1).max()) for p in panels)
     grid = panels[0].grid
     shown = [v if grid.is_integer else pd.Timestamp(v).isoformat() for v in grid.to_ds(np.array([first, last]))]
-    return {"first": int(shown[0]) if grid.is_integer else shown[0], "last": int(shown[1]) if grid.is_integer else shown[1],
-            "series": sum(p.n_series for p in panels), "observations": sum(int(p.observed.sum()) for p in panels)}
+    return {
+        "first": int(shown[0]) if grid.is_integer else shown[0],
+        "last": int(shown[1]) if grid.is_integer else shown[1],
+        "series": sum(p.n_series for p in panels),
+        "observations": sum(int(p.observed.sum()) for p in panels),
+    }
 
 
 def _id_codes(col: pa.ChunkedArray, report: ValidationReport) -> tuple[np.ndarray, np.ndarray]:
@@ -364,8 +368,13 @@ def build_panel(
         if after is not None and after.any():
             if is_now:  # the default cutoff: rows dated in the future are typos or plans, not history
                 first = ds[int(np.flatnonzero(after)[0])]
-                report.add("*", "future_rows", int(after.sum()),
-                           f"ds={_fmt(first)} after now ({_fmt(limit)}); pass --as-of to choose the cutoff", "dropped")
+                report.add(
+                    "*",
+                    "future_rows",
+                    int(after.sum()),
+                    f"ds={_fmt(first)} after now ({_fmt(limit)}); pass --as-of to choose the cutoff",
+                    "dropped",
+                )
             else:
                 report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {_fmt(limit)}", "info")
             keep = ~after
@@ -395,7 +404,11 @@ def build_panel(
         # Fix: an integer step with timestamp ds laid out one slot per nanosecond (MemoryError), and a
         # calendar freq with integer ds flagged every row off-grid. Name the mismatch instead.
         kind = "integer" if np.issubdtype(ds.dtype, np.integer) else "timestamp"
-        fix = "pass a pandas alias such as freq='h' or 'D'" if kind == "timestamp" else "pass an integer step such as freq='1'"
+        fix = (
+            "pass a pandas alias such as freq='h' or 'D'"
+            if kind == "timestamp"
+            else "pass an integer step such as freq='1'"
+        )
         report.add("*", "column_type", len(ds), f"{data.time_col} is {kind} but freq={freq!r}; {fix}", "error")
         report.raise_if_errors()
     try:
@@ -458,8 +471,9 @@ def build_panel(
     first_tick[present] = kt[starts]
     span = np.zeros(n_ids, np.int64)
     span[present] = kt[ends] - kt[starts] + 1
-    _check_grid_size(report, ids, kc, kt, ds if all_rows_kept else ds[keep_rows], span, counts, present, grid,
-                     bool(data.freq))
+    _check_grid_size(
+        report, ids, kc, kt, ds if all_rows_kept else ds[keep_rows], span, counts, present, grid, bool(data.freq)
+    )
     gaps = span - counts
     if (gaps > 0).any():
         # The first missing tick of each series: one step after the first row whose successor jumps.
@@ -492,8 +506,11 @@ def build_panel(
     short = present & (n_obs < min_length)
     for code in np.flatnonzero(short):
         report.add(
-            ids[code], "too_short", n_obs[code],
-            f"{n_obs[code]} observed points < {min_length} needed", action_for(data.on_too_short),
+            ids[code],
+            "too_short",
+            n_obs[code],
+            f"{n_obs[code]} observed points < {min_length} needed",
+            action_for(data.on_too_short),
         )
     if data.on_too_short == "drop":
         drop_series |= short
@@ -504,7 +521,9 @@ def build_panel(
     report.n_series_out = len(kept_series)
     if len(kept_series) == 0:
         causes = sorted({p.problem for p in report.problems if p.action == "dropped" and p.unique_id != "*"})
-        report.add("*", "no_series_left", 0, f"all {n_ids} series were dropped ({', '.join(causes) or 'empty'})", "error")
+        report.add(
+            "*", "no_series_left", 0, f"all {n_ids} series were dropped ({', '.join(causes) or 'empty'})", "error"
+        )
         report.raise_if_errors()
 
     # Lay out the kept series: slot = offsets[new_code] + tick - first_tick.
@@ -573,7 +592,9 @@ def _fmt_stamp(ts: pd.Timestamp) -> str:
 
 def _out_of_range_grid(report: ValidationReport, name: str, ds: np.ndarray, freq: str) -> None:
     shown = f"{_fmt(ds.min())} .. {_fmt(ds.max())}"
-    report.add("*", "ds_out_of_range", len(ds), f"{name} spans {shown}: its grid of freq {freq} leaves 1677-2262", "error")
+    report.add(
+        "*", "ds_out_of_range", len(ds), f"{name} spans {shown}: its grid of freq {freq} leaves 1677-2262", "error"
+    )
     report.raise_if_errors()
 
 
@@ -605,9 +626,18 @@ def _check_coarser(report: ValidationReport, kc: np.ndarray, kt: np.ndarray, ds:
         freq_mismatch(report, ds, kc, freq, f"every step is a multiple of {int(np.gcd.reduce(moving))} x {freq}")
 
 
-def _check_grid_size(report: ValidationReport, ids: np.ndarray, kc: np.ndarray, kt: np.ndarray, ds: np.ndarray,
-                     span: np.ndarray, counts: np.ndarray, present: np.ndarray, grid: TimeGrid,
-                     freq_given: bool) -> None:
+def _check_grid_size(
+    report: ValidationReport,
+    ids: np.ndarray,
+    kc: np.ndarray,
+    kt: np.ndarray,
+    ds: np.ndarray,
+    span: np.ndarray,
+    counts: np.ndarray,
+    present: np.ndarray,
+    grid: TimeGrid,
+    freq_given: bool,
+) -> None:
     """Refuse a grid too large for the rows it holds, naming the series and its outlying ds (the row on
     the smaller side of its largest jump). ``kt``: ticks of the kept rows, grouped by series and sorted."""
     limit = _SLOTS_PER_ROW * counts + _SLOTS_EXTRA
@@ -621,8 +651,13 @@ def _check_grid_size(report: ValidationReport, ids: np.ndarray, kc: np.ndarray, 
     lo, hi = int(np.r_[0, np.cumsum(counts)][code]), int(np.r_[0, np.cumsum(counts)][code + 1])
     rows = kt[lo:hi]  # [count] sorted ticks of the series
     if len(rows) < 2:  # too many series for the panel's rows, none with an outlier of its own
-        report.add("*", "grid_too_large", int(span.sum()), f"{int(span.sum())} slots of freq {grid.freq} for "
-                   f"{int(counts.sum())} rows", "error")
+        report.add(
+            "*",
+            "grid_too_large",
+            int(span.sum()),
+            f"{int(span.sum())} slots of freq {grid.freq} for {int(counts.sum())} rows",
+            "error",
+        )
         report.raise_if_errors()
     jumps = np.diff(rows)
     j = int(np.argmax(jumps)) if len(jumps) else 0
@@ -630,9 +665,12 @@ def _check_grid_size(report: ValidationReport, ids: np.ndarray, kc: np.ndarray, 
     outlier, other = (rows[j + 1], rows[j]) if after <= before else (rows[j], rows[j + 1])
     out_ds, other_ds = grid.to_ds(np.array([outlier, other]))
     report.add(
-        ids[code], "grid_too_large", int(span[code]),
+        ids[code],
+        "grid_too_large",
+        int(span[code]),
         f"{int(span[code])} slots of freq {grid.freq} for {int(counts[code])} rows: ds={_fmt(out_ds)} is "
-        f"{abs(int(outlier) - int(other))} steps from ds={_fmt(other_ds)}", "error",
+        f"{abs(int(outlier) - int(other))} steps from ds={_fmt(other_ds)}",
+        "error",
     )
     report.raise_if_errors()
 

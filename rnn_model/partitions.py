@@ -104,8 +104,9 @@ def split_table(table: pa.Table, id_col: str, n: int) -> list[tuple[int, pa.Tabl
     return out
 
 
-def validate_partition(index: int, table: pa.Table, config: ForecastConfig, as_of=None,
-                       purpose: str = "train") -> PartitionOutcome:
+def validate_partition(
+    index: int, table: pa.Table, config: ForecastConfig, as_of=None, purpose: str = "train"
+) -> PartitionOutcome:
     """:func:`rnn_model.stages.validate` on one group; data problems are returned, not raised."""
     from .stages import validate
 
@@ -133,8 +134,13 @@ def check_forecast_room(panel: Panel, report: ValidationReport, horizon: int) ->
     if panel.grid.has_room(int(last[worst]), horizon):
         return
     last_ds = panel.grid.to_ds(np.array([last[worst]]))[0]
-    report.add(panel.ids[worst], "no_room", horizon,
-               f"{horizon} steps of freq {panel.freq} after ds={last_ds} overflow the ds type", "error")
+    report.add(
+        panel.ids[worst],
+        "no_room",
+        horizon,
+        f"{horizon} steps of freq {panel.freq} after ds={last_ds} overflow the ds type",
+        "error",
+    )
     report.raise_if_errors()
 
 
@@ -164,7 +170,9 @@ def check_not_coarser(panels: list[Panel], report: ValidationReport) -> None:
     codes = pd.factorize(frame["unique_id"])[0]  # rows are grouped by series, in time order
     freq = panels[0].freq
     freq_mismatch(report, frame["ds"].to_numpy(), codes, freq, f"every step is a multiple of {step} x {freq}")
-    report.add("*", "freq_mismatch", len(frame), f"every step is a multiple of {step} x {freq}, not freq={freq}", "error")
+    report.add(
+        "*", "freq_mismatch", len(frame), f"every step is a multiple of {step} x {freq}, not freq={freq}", "error"
+    )
     report.raise_if_errors()
 
 
@@ -215,7 +223,9 @@ def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
     return merged
 
 
-def combine_outcomes(outcomes: list[PartitionOutcome]) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
+def combine_outcomes(
+    outcomes: list[PartitionOutcome],
+) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
     """The groups' outcomes -> (groups with series left, one report, the resolved config).
 
     Raises what one pass would: the original error for a single group; otherwise one
@@ -246,8 +256,13 @@ def combine_outcomes(outcomes: list[PartitionOutcome]) -> tuple[list[PartitionOu
             merged.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error")
         else:
             causes = sorted({p.problem for p in merged.problems if p.action == "dropped" and p.unique_id != "*"})
-            merged.add("*", "no_series_left", 0,
-                       f"all {merged.n_series_in} series were dropped ({', '.join(causes) or 'empty'})", "error")
+            merged.add(
+                "*",
+                "no_series_left",
+                0,
+                f"all {merged.n_series_in} series were dropped ({', '.join(causes) or 'empty'})",
+                "error",
+            )
     merged.raise_if_errors()
     check_not_coarser([o.panel for o in kept], merged)
     configs = {o.config for o in kept}
@@ -276,7 +291,9 @@ def merge_panels(panels: list[Panel]) -> Panel:
             raise DataValidationError(
                 f"invalid input data: off_grid in {bad}: its timestamps are on another phase of the {freq} grid "
                 "than other partitions' series; align timestamps to freq (run with partitions=1 to see every "
-                "off-grid row)", report)
+                "off-grid row)",
+                report,
+            )
         first_tick.append(np.asarray(ticks, np.int64))
     ids = np.concatenate([p.ids for p in panels])
     order = np.argsort(ids.astype(str), kind="stable")  # [n_series] as build_panel orders its codes

@@ -19,8 +19,14 @@ def plotted_series(forecasts: pd.DataFrame, n_series: int = 4) -> list[str]:
     return [str(i) for i in level.sort_values(ascending=False, kind="stable").index[:n_series]]
 
 
-def forecast_plot_png(panel: Panel, forecasts: pd.DataFrame, n_series: int = 4, history: int | None = None,
-                      as_of: str | None = None, dpi: int = 120) -> bytes:
+def forecast_plot_png(
+    panel: Panel,
+    forecasts: pd.DataFrame,
+    n_series: int = 4,
+    history: int | None = None,
+    as_of: str | None = None,
+    dpi: int = 120,
+) -> bytes:
     """One panel per series: the last ``history`` points (default 3 horizons), the forecast, its 80 %
     and 95 % intervals where present, and a line at the last observation (the forecast origin)."""
     import matplotlib
@@ -39,9 +45,14 @@ def forecast_plot_png(panel: Panel, forecasts: pd.DataFrame, n_series: int = 4, 
     if as_of is not None:
         cutoff = int(as_of) if panel.grid.is_integer else pd.Timestamp(as_of).tz_localize(None)
     late = cutoff is not None and cutoff > forecasts["ds"].max()
-    fig.suptitle(f"Forecasts of {len(ids)}{shown} series (the largest by forecast level)"
-                 + (f", as_of {as_of}" if as_of else "") + (" (after every forecast: stale data)" if late else ""),
-                 fontsize=11, x=0.01, ha="left")
+    fig.suptitle(
+        f"Forecasts of {len(ids)}{shown} series (the largest by forecast level)"
+        + (f", as_of {as_of}" if as_of else "")
+        + (" (after every forecast: stale data)" if late else ""),
+        fontsize=11,
+        x=0.01,
+        ha="left",
+    )
     for ax, uid in zip(axes[:, 0], ids):
         i = lookup[uid]
         start = max(0, int(panel.lengths[i]) - history)
@@ -51,8 +62,15 @@ def forecast_plot_png(panel: Panel, forecasts: pd.DataFrame, n_series: int = 4, 
         f = forecasts[forecasts["unique_id"].astype(str) == uid]
         for level, alpha in ((95, 0.12), (80, 0.25)):
             if f"y_lo_{level}" in f and f[f"y_lo_{level}"].notna().any():
-                ax.fill_between(f["ds"], f[f"y_lo_{level}"], f[f"y_hi_{level}"], color="tab:blue", alpha=alpha, lw=0,
-                                label=f"{level} % interval")
+                ax.fill_between(
+                    f["ds"],
+                    f[f"y_lo_{level}"],
+                    f[f"y_hi_{level}"],
+                    color="tab:blue",
+                    alpha=alpha,
+                    lw=0,
+                    label=f"{level} % interval",
+                )
         ax.plot(f["ds"], f["y_hat"], color="tab:blue", lw=1.5, label=f"forecast ({f['model_version'].iloc[0]})")
         ax.axvline(ds[-1], color="0.5", lw=0.8, ls=":", label="last observation")
         if cutoff is not None and cutoff <= f["ds"].max():  # a stale run's as_of lies beyond the plot

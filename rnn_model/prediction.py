@@ -12,7 +12,13 @@ from .panel import Panel, constant_series
 from .scaling import SeriesScaler
 from .windowing import gather_windows
 
-__all__ = ["Forecaster", "future_frame", "check_settings_match", "settings_clashes", "stale_data"]  # intervals on its frames: intervals.add_intervals
+__all__ = [
+    "Forecaster",
+    "future_frame",
+    "check_settings_match",
+    "settings_clashes",
+    "stale_data",
+]  # intervals on its frames: intervals.add_intervals
 
 # Windows per compiled call: large enough to amortise dispatch, small enough that the [chunk, units]
 # hidden state stays in cache (4,096 x 128 float32 = 2 MB). 16,384 ran at about half the speed on
@@ -180,8 +186,12 @@ def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | N
 
 # Settings a stored model fixes: a user's explicit value that differs would be ignored (the model's is
 # used), so it is refused, naming both. (section, field, CLI flag)
-_MODEL_FIXED = (("data", "freq", "--freq"), ("window", "horizon", "--horizon"),
-                ("window", "input_size", "--input-size"), ("data", "season_length", "--season-length"))
+_MODEL_FIXED = (
+    ("data", "freq", "--freq"),
+    ("window", "horizon", "--horizon"),
+    ("window", "input_size", "--input-size"),
+    ("data", "season_length", "--season-length"),
+)
 
 
 def settings_clashes(model_config: ForecastConfig, user_config: ForecastConfig, version: str | None) -> list[str]:
@@ -244,6 +254,8 @@ def stale_data(panels: list[Panel], as_of, horizon: int) -> str | None:
     if behind <= horizon:
         return None
     shown = last if grid.is_integer else pd.Timestamp(last)
-    return (f"stale data: the newest observation (ds={shown}) is {behind} steps of {grid.freq} before "
-            f"as_of={shown_as_of or value}, more than the horizon ({horizon}): every forecast ends before as_of; supply "
-            "newer data, or pass --as-of to label the run with the data's date")
+    return (
+        f"stale data: the newest observation (ds={shown}) is {behind} steps of {grid.freq} before "
+        f"as_of={shown_as_of or value}, more than the horizon ({horizon}): every forecast ends before as_of; supply "
+        "newer data, or pass --as-of to label the run with the data's date"
+    )

@@ -1,10 +1,10 @@
 """File-based model registry: immutable versions, an atomically replaced champion pointer, promotion gate.
 
-    <store>/models/<name>/v0001/           a bundle (see bundle.py), never modified once renamed into place
-    <store>/models/<name>/v0001/decision.json  the promotion decision for that version (written once)
-    <store>/models/<name>/champion         JSON pointer {"version", "since", "reason"}; os.replace'd
-    <store>/models/<name>/history.jsonl    one line per champion change (promotion, force, rollback)
-    <store>/.lock                          held (flock) by a run while it writes to the store
+<store>/models/<name>/v0001/           a bundle (see bundle.py), never modified once renamed into place
+<store>/models/<name>/v0001/decision.json  the promotion decision for that version (written once)
+<store>/models/<name>/champion         JSON pointer {"version", "since", "reason"}; os.replace'd
+<store>/models/<name>/history.jsonl    one line per champion change (promotion, force, rollback)
+<store>/.lock                          held (flock) by a run while it writes to the store
 """
 
 from __future__ import annotations
@@ -24,18 +24,24 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .bundle import Bundle, load_bundle
 from .config import check_name
-from .gate import PromotionDecision, decide_promotion  # noqa: F401 - re-exported: the registry records them
 from .errors import ConfigError, RegistryError, StoreError
+from .gate import PromotionDecision, decide_promotion  # noqa: F401 - re-exported: the registry records them
 from .io import apply_umask, atomic_write_json, fsync_dir
 
-__all__ = ["ModelRegistry", "PromotionDecision", "decide_promotion", "store_lock", "check_store",
-           "lock_timeout_s", "LOCK_TIMEOUT_ENV"]
+__all__ = [
+    "ModelRegistry",
+    "PromotionDecision",
+    "decide_promotion",
+    "store_lock",
+    "check_store",
+    "lock_timeout_s",
+    "LOCK_TIMEOUT_ENV",
+]
 
 _VERSION_RE = re.compile(r"v(\d{4,})")  # always fullmatch: '$' would accept a trailing newline
 _INCOMING = ".incoming-"
@@ -145,16 +151,25 @@ def _acquire(fd: int, store: Path, timeout_s: float) -> None:
                     "wait for it to finish, raise --lock-timeout, or use another --store"
                 ) from None
             if time.monotonic() >= next_log:  # say why the run is not progressing, at once and every 30 s
-                _log.warning("store %s is locked by another run (%s); waited %.0f s of at most %.0f s (--lock-timeout)",
-                             store, _holder(store), waited, timeout_s)
+                _log.warning(
+                    "store %s is locked by another run (%s); waited %.0f s of at most %.0f s (--lock-timeout)",
+                    store,
+                    _holder(store),
+                    waited,
+                    timeout_s,
+                )
                 next_log += _WAIT_LOG_EVERY_S
             time.sleep(0.2)
 
 
 def _write_holder(fd: int) -> None:
     """Who holds the lock, for the runs that wait: pid, host, command and since when (best effort)."""
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
-              "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": _now(),
+        "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300],
+    }
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
@@ -167,8 +182,9 @@ def _holder(store: Path) -> str:
         record = json.loads((store / ".lock").read_text())
         since = dt.datetime.fromisoformat(record["since"])
         age = (dt.datetime.now(dt.timezone.utc) - since).total_seconds()
-        return (f"pid {record['pid']} on {record['host']}, since {record['since']} ({age:.0f} s ago): "
-                f"{record['command']}")
+        return (
+            f"pid {record['pid']} on {record['host']}, since {record['since']} ({age:.0f} s ago): {record['command']}"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return "holder unknown"
 
@@ -281,8 +297,9 @@ class ModelRegistry:
             except OSError as exc:
                 if not os.path.lexists(self.root / version) and exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
-        raise StoreError(f"cannot claim a version number under {self.root}: 1000 renames failed; "
-                         "check what else writes there")
+        raise StoreError(
+            f"cannot claim a version number under {self.root}: 1000 renames failed; check what else writes there"
+        )
 
     def champion(self) -> str | None:
         """The champion's version, or None when there is none yet. A pointer that cannot be read, or that

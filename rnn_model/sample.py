@@ -61,18 +61,24 @@ def check_sample_args(n_series: int, length: int, freq: str = "h", seed: int = 0
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
             raise ConfigError(f"{name}={value!r} is invalid: must be an integer >= {lo} (--{name.replace('_', '-')})")
     if n_series * length > MAX_SAMPLE_ROWS:
-        raise ConfigError(f"n_series x length = {n_series * length:,} rows is too large for sample data: at most "
-                          f"{MAX_SAMPLE_ROWS:,}; lower --n-series or --length")
+        raise ConfigError(
+            f"n_series x length = {n_series * length:,} rows is too large for sample data: at most "
+            f"{MAX_SAMPLE_ROWS:,}; lower --n-series or --length"
+        )
     if seed >= 2**63:
         raise ConfigError(f"seed={seed} is invalid: must be below 2**63")
     step = parse_freq(freq)  # ConfigError naming the freq
     if isinstance(step, int):
-        raise ConfigError(f"freq={freq!r} is invalid for sample data, which is dated: use a pandas alias such as 'h' or 'D'")
+        raise ConfigError(
+            f"freq={freq!r} is invalid for sample data, which is dated: use a pandas alias such as 'h' or 'D'"
+        )
     try:
         (pd.Timestamp(start) + (length - 1) * step).as_unit("ns")
     except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        raise ConfigError(f"length={length} steps of freq {freq} after {start} run past the year 2262; lower "
-                          "--length or use a shorter freq") from None
+        raise ConfigError(
+            f"length={length} steps of freq {freq} after {start} run past the year 2262; lower "
+            "--length or use a shorter freq"
+        ) from None
 
 
 def write_sample_data(path: str | Path, **kwargs) -> Path:

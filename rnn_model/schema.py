@@ -27,13 +27,18 @@ PROBLEMS: dict[str, tuple[str | None, str]] = {
     "constant": ("on_constant", "remove constant series, or set on_constant='keep' or 'drop'"),
     "too_short": ("on_too_short", "lower input_size/horizon, supply more history, or set on_too_short='drop'"),
     "no_series_left": (None, "fix the problems above or relax the policies; nothing is left to model"),
-    "ds_out_of_range": (None, "fix or remove the rows with that ds: timestamps must lie in the years 1678-2261, "
-                        "integer steps within +-2**61"),
+    "ds_out_of_range": (
+        None,
+        "fix or remove the rows with that ds: timestamps must lie in the years 1678-2261, integer steps within +-2**61",
+    ),
     "future_rows": (None, "pass --as-of to choose the cutoff; rows dated after now are never used by default"),
     "as_of_type": (None, "pass --as-of of the same kind as ds: an integer step for integer ds, a date otherwise"),
     "grid_too_large": (None, "remove or correct the outlying ds (a typo, a wrong unit), or pass the right freq"),
-    "freq_mismatch": (None, "pass the data's freq (or omit --freq to infer it); a stored model forecasts its own "
-                      "freq: predict with a model trained on data of this freq, or retrain on this data"),
+    "freq_mismatch": (
+        None,
+        "pass the data's freq (or omit --freq to infer it); a stored model forecasts its own "
+        "freq: predict with a model trained on data of this freq, or retrain on this data",
+    ),
     "no_room": (None, "renumber or shift ds so that the forecast horizon after the last ds is representable"),
     "freq_inferred": (None, ""),
     "rows_after_as_of": (None, ""),
@@ -78,10 +83,13 @@ class ValidationReport:
     @property
     def dropped_ids(self) -> list[str]:
         # Fix: on_off_grid='drop' removes rows, not the series; such series were listed as dropped.
-        return sorted({
-            p.unique_id for p in self.problems
-            if p.action == "dropped" and p.unique_id != "*" and p.problem not in _ROW_LEVEL
-        })
+        return sorted(
+            {
+                p.unique_id
+                for p in self.problems
+                if p.action == "dropped" and p.unique_id != "*" and p.problem not in _ROW_LEVEL
+            }
+        )
 
     def raise_if_errors(self) -> None:
         errors = self.errors
@@ -114,8 +122,12 @@ class ValidationReport:
         problems = [p for p in self.problems if p.action != "info"]
         info = [p for p in self.problems if p.action == "info"]
         if problems:
-            lines = [f"#### Problems ({len(problems)})", "",
-                     "| unique_id | problem | count | example | action |", "|---|---|---|---|---|"]
+            lines = [
+                f"#### Problems ({len(problems)})",
+                "",
+                "| unique_id | problem | count | example | action |",
+                "|---|---|---|---|---|",
+            ]
             lines += [
                 f"| {escape_markdown(p.unique_id)} | {p.problem} | {p.count} | {escape_markdown(p.example)} | {p.action} |"
                 for p in problems

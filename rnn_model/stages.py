@@ -19,11 +19,11 @@ import pyarrow as pa
 
 from .config import ForecastConfig, resolve
 from .evaluation import Scores
+from .gate import PromotionDecision, judge
 from .intervals import add_intervals
 from .outputs import parse_as_of
 from .panel import Panel, build_panel
 from .prediction import Forecaster, future_frame
-from .gate import PromotionDecision, judge
 from .schema import ValidationReport
 from .training import min_train_length
 
@@ -59,7 +59,11 @@ def config_for_model(model_config: ForecastConfig, user_config: ForecastConfig) 
 
 
 def prediction_frame(
-    panel: Panel, forecaster: Forecaster | None, version: str | None, config: ForecastConfig, label: str,
+    panel: Panel,
+    forecaster: Forecaster | None,
+    version: str | None,
+    config: ForecastConfig,
+    label: str,
     created_at: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """The predictions partition: model forecasts where the model covers a series, seasonal naive

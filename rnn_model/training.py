@@ -20,8 +20,17 @@ from .prediction import Forecaster
 from .scaling import fit_scaler
 from .windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
 
-__all__ = ["AUTO_SCALERS", "TrainResult", "WindowPlan", "plan_windows", "set_seed", "train", "refit", "min_train_length",
-           "validation_mase"]
+__all__ = [
+    "AUTO_SCALERS",
+    "TrainResult",
+    "WindowPlan",
+    "plan_windows",
+    "set_seed",
+    "train",
+    "refit",
+    "min_train_length",
+    "validation_mase",
+]
 
 
 @dataclass
@@ -143,8 +152,9 @@ def train(
         tr = replace(tr, epochs=max(1, -(-tr.steps // per_epoch)))
     normalised = tr.scaler == "window"
     transform = window_transform(normalised, config.model.members)
-    dataset, steps = make_dataset(buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs,
-                                  transform)
+    dataset, steps = make_dataset(
+        buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs, transform
+    )
     validation, whole_horizons = None, []
     if len(plan.val_starts) and config.model.head == "recursive":
         x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, w.horizon)  # [n_val, in, 1], [n_val, h]
@@ -164,14 +174,19 @@ def train(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         dataset = dataset.with_options(options)
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
-            model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
+            model = build_model(
+                config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised
+            )
             if tr.strategy == "multi_worker":
                 _build_before_fit(model, w.input_size, target_h * config.model.members)
     # Early stopping only on validation windows; without them the whole budget is trained (stopping on the
     # training loss would only measure the noise of its last batches)
     validated = bool(len(plan.val_starts))
-    stop = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.patience, restore_best_weights=True)
-            ] if validated else []
+    stop = (
+        [keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.patience, restore_best_weights=True)]
+        if validated
+        else []
+    )
     patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
     with patched:
         fit = model.fit(
@@ -195,8 +210,12 @@ def train(
         n_train_windows=int(len(plan.train_starts)),
         n_val_windows=int(len(plan.val_starts)),
         seconds=time.perf_counter() - t0,
-        extra={"strategy": tr.strategy, "replicas": replicas(strategy), "chief": is_chief(strategy),
-               "trained_through": trained_through(panel, plan)},
+        extra={
+            "strategy": tr.strategy,
+            "replicas": replicas(strategy),
+            "chief": is_chief(strategy),
+            "trained_through": trained_through(panel, plan),
+        },
     )
 
 
@@ -218,8 +237,9 @@ def _recursive_validation(x: np.ndarray, y: np.ndarray, config: ForecastConfig, 
 
         def on_epoch_end(self, epoch, logs=None):
             if self.forecaster is None:  # its compiled recursive loop reads the model's current weights
-                identity = SeriesScaler("window" if normalised else "none", np.empty(0, object), np.empty(0),
-                                        np.empty(0))
+                identity = SeriesScaler(
+                    "window" if normalised else "none", np.empty(0, object), np.empty(0), np.empty(0)
+                )
                 self.forecaster = Forecaster(self.model, identity, config)
             pred = self.forecaster.predict_scaled(x).astype(np.float64)  # [n_val, h]
             if logs is not None:
@@ -253,8 +273,9 @@ def _train_choosing_scaler(panel: Panel, config: ForecastConfig, plan: WindowPla
     if not len(plan.val_starts):  # nothing to choose on: val_windows=0
         fixed = config.replace(train={"scaler": AUTO_SCALERS[0]})
         return _with_choice(train(panel, fixed, plan, callbacks, verbose), config, AUTO_SCALERS[0], {})
-    results = {kind: train(panel, config.replace(train={"scaler": kind}), plan, callbacks, verbose)
-               for kind in AUTO_SCALERS}
+    results = {
+        kind: train(panel, config.replace(train={"scaler": kind}), plan, callbacks, verbose) for kind in AUTO_SCALERS
+    }
     scores = {kind: validation_mase(r.forecaster, panel, plan, config) for kind, r in results.items()}
     chosen = min(AUTO_SCALERS, key=lambda k: scores[k] if np.isfinite(scores[k]) else np.inf)
     best = _with_choice(results[chosen], config, chosen, scores)
@@ -315,6 +336,14 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
         n_train_windows=fitted.n_train_windows,
         n_val_windows=0,
         seconds=result.seconds + fitted.seconds,
-        extra={**result.extra, "trained_through": fitted.extra["trained_through"], "refit": {"epochs": epochs, "windows": fitted.n_train_windows,
-                                         "windows_before": result.n_train_windows, "seconds": round(fitted.seconds, 3)}},
+        extra={
+            **result.extra,
+            "trained_through": fitted.extra["trained_through"],
+            "refit": {
+                "epochs": epochs,
+                "windows": fitted.n_train_windows,
+                "windows_before": result.n_train_windows,
+                "seconds": round(fitted.seconds, 3),
+            },
+        },
     )

@@ -17,7 +17,15 @@ import numpy as np
 from .config import WindowConfig
 from .panel import Panel
 
-__all__ = ["Split", "make_split", "heldout_test_origins", "window_starts", "cap_windows", "gather_windows", "make_dataset"]
+__all__ = [
+    "Split",
+    "make_split",
+    "heldout_test_origins",
+    "window_starts",
+    "cap_windows",
+    "gather_windows",
+    "make_dataset",
+]
 
 PREFETCH_BATCHES = 4  # batches make_dataset prepares ahead of the consumer
 
@@ -154,6 +162,7 @@ def make_dataset(
     if seed is None:
         ds = batches(starts_t).repeat(epochs)
     else:
+
         def epoch_batches(e):
             order = tf.random.experimental.stateless_shuffle(starts_t, seed=tf.stack([tf.constant(seed, tf.int64), e]))
             return batches(order)

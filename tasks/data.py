@@ -32,26 +32,34 @@ def split_data(table: pa.Table, data: DataConfig, partitions: int) -> list[tuple
     groups = split_table(table, data.id_col, partitions)
     if partitions > 1:
         sizes = ", ".join(f"{k}: {t.num_rows}" for k, t in groups)
-        get_run_logger().info("%d rows in %d non-empty groups of series (rows per group: %s)",
-                              table.num_rows, len(groups), sizes)
+        get_run_logger().info(
+            "%d rows in %d non-empty groups of series (rows per group: %s)", table.num_rows, len(groups), sizes
+        )
     return groups
 
 
 @task(name="validate-data", **COMPUTE)
-def validate_group(group: tuple[int, pa.Table], config: ForecastConfig, as_of: str | None,
-                   purpose: str) -> PartitionOutcome:
+def validate_group(
+    group: tuple[int, pa.Table], config: ForecastConfig, as_of: str | None, purpose: str
+) -> PartitionOutcome:
     """Validate one group; data problems come back in the outcome (reported together by data_quality)."""
     index, table = group
     outcome = validate_partition(index, table, config, as_of=as_of, purpose=purpose)
     if outcome.panel is not None:
-        get_run_logger().info("group %d: %d rows -> %d series, %d slots", index, table.num_rows,
-                              outcome.panel.n_series, len(outcome.panel.values))
+        get_run_logger().info(
+            "group %d: %d rows -> %d series, %d slots",
+            index,
+            table.num_rows,
+            outcome.panel.n_series,
+            len(outcome.panel.values),
+        )
     return outcome
 
 
 @task(name="data-quality", **COMPUTE)
-def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str, as_of: str | None = None
-                 ) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
+def data_quality(
+    outcomes: list[PartitionOutcome], purpose: str, model_name: str, as_of: str | None = None
+) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
     """Every problem of every group in one report (log and UI artifact); raises if any is an error.
     Stale data (the newest observation more than a horizon before ``as_of``) is a warning in it
     (``report.stale``).
@@ -65,11 +73,17 @@ def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
-            create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, purpose, "data-quality"),
-                                     description="Data quality (failed)")
+            create_markdown_artifact(
+                report.to_markdown(),
+                key=artifact_key(model_name, purpose, "data-quality"),
+                description="Data quality (failed)",
+            )
         raise
-    create_markdown_artifact(report.to_markdown(), key=artifact_key(model_name, purpose, "data-quality"),
-                             description=f"Data quality for {purpose}")
+    create_markdown_artifact(
+        report.to_markdown(),
+        key=artifact_key(model_name, purpose, "data-quality"),
+        description=f"Data quality for {purpose}",
+    )
     for p in report.problems:
         if p.action not in ("info",):
             logger.warning("data: %s %s x%d (%s): %s", p.unique_id, p.problem, p.count, p.example, p.action)
@@ -77,7 +91,14 @@ def data_quality(outcomes: list[PartitionOutcome], purpose: str, model_name: str
         logger.warning(report.stale)
     n_series = sum(o.panel.n_series for o in kept)
     n_slots = sum(len(o.panel.values) for o in kept)
-    logger.info("panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d%s",
-                n_series, n_slots, resolved.data.freq, resolved.window.input_size, resolved.window.horizon,
-                resolved.data.season_length, f"; {len(kept)} groups" if len(outcomes) > 1 else "")
+    logger.info(
+        "panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d%s",
+        n_series,
+        n_slots,
+        resolved.data.freq,
+        resolved.window.input_size,
+        resolved.window.horizon,
+        resolved.data.season_length,
+        f"; {len(kept)} groups" if len(outcomes) > 1 else "",
+    )
     return kept, report, resolved

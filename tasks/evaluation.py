@@ -33,15 +33,18 @@ _DECIMALS = {"mase": 4, "mae": 4, "rmse": 4, "smape": 2}
 def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows for a table artifact: MASE (the gate's metric) first, one number of decimals per metric."""
     columns = [c for c in frame.columns if c not in _DECIMALS] + [c for c in _DECIMALS if c in frame.columns]
-    return [{k: (round(v, _DECIMALS.get(k, 4)) if isinstance(v, float) else v) for k, v in row.items()}
-            for row in frame[columns].to_dict("records")]
+    return [
+        {k: (round(v, _DECIMALS.get(k, 4)) if isinstance(v, float) else v) for k, v in row.items()}
+        for row in frame[columns].to_dict("records")
+    ]
 
 
 def _mase_by_step(per_step: pd.DataFrame) -> list[dict]:
     """One row per horizon step, one MASE column per model (not one row per step and model)."""
     wide = per_step.pivot(index="horizon_step", columns="model", values="mase").round(4)
-    return [{"horizon_step": int(step), **{f"{m} mase": float(v) for m, v in row.items()}}
-            for step, row in wide.iterrows()]
+    return [
+        {"horizon_step": int(step), **{f"{m} mase": float(v) for m, v in row.items()}} for step, row in wide.iterrows()
+    ]
 
 
 @task(name="evaluate-models", **COMPUTE)
@@ -56,12 +59,20 @@ def evaluate_models(
         logger.warning("champion has a different horizon or freq; it is not scored on these windows")
     forecasts, scores = evaluate(models, panel, config)
     overall = scores.overall.reset_index()
-    create_table_artifact(_records(overall), key=artifact_key(model_name, "train", "metrics"),
-                          description="Held-out metrics: challenger vs champion vs naive vs seasonal naive")
-    create_table_artifact(_mase_by_step(scores.per_step), key=artifact_key(model_name, "train", "metrics-per-step"),
-                          description="Held-out MASE per horizon step and model")
+    create_table_artifact(
+        _records(overall),
+        key=artifact_key(model_name, "train", "metrics"),
+        description="Held-out metrics: challenger vs champion vs naive vs seasonal naive",
+    )
+    create_table_artifact(
+        _mase_by_step(scores.per_step),
+        key=artifact_key(model_name, "train", "metrics-per-step"),
+        description="Held-out MASE per horizon step and model",
+    )
     for row in overall.itertuples():
-        logger.info("%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape)
+        logger.info(
+            "%-15s MASE %.4f  MAE %.4f  RMSE %.4f  sMAPE %.2f", row.model, row.mase, row.mae, row.rmse, row.smape
+        )
     return forecasts, scores
 
 
@@ -75,14 +86,18 @@ def backtest_group(group: PartitionOutcome, bundle: Bundle, n_windows: int) -> t
 
 
 @task(name="backtest-scores", **COMPUTE)
-def score_backtest(results: list[tuple[pd.DataFrame, pd.Series]], n_windows: int, model_name: str
-                   ) -> tuple[pd.DataFrame, Scores]:
+def score_backtest(
+    results: list[tuple[pd.DataFrame, pd.Series]], n_windows: int, model_name: str
+) -> tuple[pd.DataFrame, Scores]:
     """The groups' backtests scored together (per-series MASE averaged over all series)."""
     forecasts = pd.concat([f for f, _ in results], ignore_index=True) if len(results) > 1 else results[0][0]
     scales = pd.concat([s for _, s in results]) if len(results) > 1 else results[0][1]
     scores = score(forecasts, scales)
-    create_table_artifact(_records(scores.overall.reset_index()), key=artifact_key(model_name, "backtest", "metrics"),
-                          description=f"Backtest over {n_windows} windows")
+    create_table_artifact(
+        _records(scores.overall.reset_index()),
+        key=artifact_key(model_name, "backtest", "metrics"),
+        description=f"Backtest over {n_windows} windows",
+    )
     return forecasts, scores
 
 

@@ -22,8 +22,15 @@ from rnn_model.schema import escape_markdown
 
 from ._options import artifact_key
 
-__all__ = ["run_name", "finished", "outcome_message", "outcome_tags", "summary_markdown", "alert_on_failure",
-           "ALERT_URL_ENV"]
+__all__ = [
+    "run_name",
+    "finished",
+    "outcome_message",
+    "outcome_tags",
+    "summary_markdown",
+    "alert_on_failure",
+    "ALERT_URL_ENV",
+]
 
 
 def run_name(kind: str) -> Callable[[], str]:
@@ -107,7 +114,12 @@ def outcome_tags(kind: str, model_name: str, result: Any) -> set[str]:
     return tags
 
 
-_METRICS = (("mase", "MASE", "{:.4f}"), ("mae", "MAE", "{:.4f}"), ("rmse", "RMSE", "{:.4f}"), ("smape", "sMAPE %", "{:.2f}"))
+_METRICS = (
+    ("mase", "MASE", "{:.4f}"),
+    ("mae", "MAE", "{:.4f}"),
+    ("rmse", "RMSE", "{:.4f}"),
+    ("smape", "sMAPE %", "{:.2f}"),
+)
 
 
 def _metrics_table(rows: list[dict], labels: dict[str, str], threshold: str | None = None) -> list[str]:
@@ -123,7 +135,11 @@ def _metrics_table(rows: list[dict], labels: dict[str, str], threshold: str | No
 
 
 def _threshold(evidence: dict) -> str | None:
-    bars = [f"< {evidence['seasonal_naive_bar']:.4f} (seasonal naive)"] if evidence.get("seasonal_naive_bar") is not None else []
+    bars = (
+        [f"< {evidence['seasonal_naive_bar']:.4f} (seasonal naive)"]
+        if evidence.get("seasonal_naive_bar") is not None
+        else []
+    )
     if evidence.get("champion_bar") is not None:
         bars.append(f"< {evidence['champion_bar']:.4f} (champion, on {evidence.get('fair_windows')} fair windows)")
     return " and ".join(bars) or None
@@ -133,8 +149,10 @@ def _data_rows(result: dict) -> list[str]:
     data = result.get("data") or {}
     rows = [f"| as_of | {result.get('as_of', '')} |"]
     if data.get("series"):
-        rows.append(f"| data | {data['series']} series, {data['observations']} observations, "
-                    f"{data['first']} .. {data['last']} |")
+        rows.append(
+            f"| data | {data['series']} series, {data['observations']} observations, "
+            f"{data['first']} .. {data['last']} |"
+        )
     if result.get("stale_data"):
         rows.append(f"| **stale data** | **{escape_markdown(result['stale_data'], limit=400)}** |")
     return rows
@@ -145,29 +163,45 @@ def _train_summary(result: dict) -> list[str]:
     rows = ["| | |", "|---|---|", f"| outcome | {escape_markdown(_train_message(result), limit=400)} |"]
     if result.get("rollback"):
         return rows + [f"| champion | `{result['champion']}` |"]
-    rows += [f"| challenger | `{version}` |" if version else "| challenger | not registered |",
-             f"| champion before | `{before}` |" if before else "| champion before | none |",
-             f"| champion now | `{result.get('champion')}` |" if result.get("champion") else "| champion now | none |",
-             *_data_rows(result)]
+    rows += [
+        f"| challenger | `{version}` |" if version else "| challenger | not registered |",
+        f"| champion before | `{before}` |" if before else "| champion before | none |",
+        f"| champion now | `{result.get('champion')}` |" if result.get("champion") else "| champion now | none |",
+        *_data_rows(result),
+    ]
     if result.get("model_dir"):
         rows += [f"| bundle | `{result['model_dir']}` |", f"| decision | `{result['model_dir']}/decision.json` |"]
-    labels = {"challenger": f"challenger `{version}`" if version else "challenger",
-              "champion": f"champion `{before}`" if before else "champion"}
+    labels = {
+        "challenger": f"challenger `{version}`" if version else "challenger",
+        "champion": f"champion `{before}`" if before else "champion",
+    }
     metrics = result.get("metrics") or []
     table = _metrics_table(metrics, labels, _threshold(result.get("evidence") or {})) if metrics else []
     reasons = [f"- {escape_markdown(r, limit=400)}" for r in result.get("reasons") or []]
-    return rows + (["", "#### Held-out metrics (MASE decides)", "", *table] if table else []) + (
-        ["", "#### Why", "", *reasons] if reasons else [])
+    return (
+        rows
+        + (["", "#### Held-out metrics (MASE decides)", "", *table] if table else [])
+        + (["", "#### Why", "", *reasons] if reasons else [])
+    )
 
 
 def _predict_summary(result: dict) -> list[str]:
-    rows = ["| | |", "|---|---|", f"| outcome | {escape_markdown(_predict_message(result), limit=400)} |",
-            f"| model | `{result['model_version']}` |" if result.get("model_version") else
-            "| model | seasonal naive (no champion) |", *_data_rows(result),
-            f"| forecasts | {result['rows']} rows, {len(result.get('fallback_series') or [])} series by seasonal naive |",
-            f"| predictions | `{result['predictions']}` |"]
-    return rows + [f"| warning | {escape_markdown(w, limit=400)} |" for w in result.get("warnings") or []
-                   if w != result.get("stale_data")]
+    rows = [
+        "| | |",
+        "|---|---|",
+        f"| outcome | {escape_markdown(_predict_message(result), limit=400)} |",
+        f"| model | `{result['model_version']}` |"
+        if result.get("model_version")
+        else "| model | seasonal naive (no champion) |",
+        *_data_rows(result),
+        f"| forecasts | {result['rows']} rows, {len(result.get('fallback_series') or [])} series by seasonal naive |",
+        f"| predictions | `{result['predictions']}` |",
+    ]
+    return rows + [
+        f"| warning | {escape_markdown(w, limit=400)} |"
+        for w in result.get("warnings") or []
+        if w != result.get("stale_data")
+    ]
 
 
 def summary_markdown(kind: str, name: str, result: Any) -> str:
@@ -182,13 +216,23 @@ def summary_markdown(kind: str, name: str, result: Any) -> str:
         if result.get("predict") is not None:
             lines += ["", "#### Predict", "", *_predict_summary(result["predict"])]
     elif kind == "backtest":
-        lines += ["| | |", "|---|---|", f"| model | `{result['model_version']}` |", *_data_rows(result),
-                  f"| windows | last {result.get('n_windows')} horizons of every series |",
-                  f"| report | `{result['report']}` |", "", *_metrics_table(result.get("metrics") or [], {})]
+        lines += [
+            "| | |",
+            "|---|---|",
+            f"| model | `{result['model_version']}` |",
+            *_data_rows(result),
+            f"| windows | last {result.get('n_windows')} horizons of every series |",
+            f"| report | `{result['report']}` |",
+            "",
+            *_metrics_table(result.get("metrics") or [], {}),
+        ]
     elif kind == "backfill":
         lines += ["| as_of | train | predict |", "|---|---|---|"]
-        lines += [f"| {r['train'].get('as_of', '')} | {escape_markdown(_train_message(r['train']))} | "
-                  f"{escape_markdown(_predict_message(r['predict'])) if r.get('predict') else ''} |" for r in result]
+        lines += [
+            f"| {r['train'].get('as_of', '')} | {escape_markdown(_train_message(r['train']))} | "
+            f"{escape_markdown(_predict_message(r['predict'])) if r.get('predict') else ''} |"
+            for r in result
+        ]
     return "\n".join(lines)
 
 
@@ -205,8 +249,11 @@ def finished(kind: str, model_name: str, result: Any) -> State:
             current = set(client.read_flow_run(run_id).tags or [])
             client.update_flow_run(run_id, tags=sorted(current | tags))
     message = outcome_message(kind, result)
-    create_markdown_artifact(summary_markdown(kind, flow_run.name or kind, result),
-                             key=artifact_key(model_name, kind, "summary"), description=f"{kind} run: {message}"[:500])
+    create_markdown_artifact(
+        summary_markdown(kind, flow_run.name or kind, result),
+        key=artifact_key(model_name, kind, "summary"),
+        description=f"{kind} run: {message}"[:500],
+    )
     get_run_logger().info("outcome: %s", message)
     return Completed(message=message, data=result)
 
@@ -221,11 +268,18 @@ def alert_on_failure(flow: Any, run: Any, state: State) -> None:
     url = os.environ.get(ALERT_URL_ENV)
     if not url:
         return
-    payload = {"text": f"{flow.name} run {run.name} {state.type.value}: {state.message or ''}".strip(),
-               "flow": flow.name, "flow_run": run.name, "flow_run_id": str(run.id),
-               "state": state.type.value, "message": state.message, "tags": list(run.tags or [])}
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    payload = {
+        "text": f"{flow.name} run {run.name} {state.type.value}: {state.message or ''}".strip(),
+        "flow": flow.name,
+        "flow_run": run.name,
+        "flow_run_id": str(run.id),
+        "state": state.type.value,
+        "message": state.message,
+        "tags": list(run.tags or []),
+    }
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()

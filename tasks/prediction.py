@@ -24,8 +24,14 @@ __all__ = ["forecast_group", "write_partitions", "report_fallback", "publish_plo
 
 
 @task(name="forecast", **COMPUTE)
-def forecast_group(group: PartitionOutcome, bundle: Bundle | None, version: str | None, config: ForecastConfig,
-                   label: str, created_at: pd.Timestamp) -> tuple[int, pd.DataFrame]:
+def forecast_group(
+    group: PartitionOutcome,
+    bundle: Bundle | None,
+    version: str | None,
+    config: ForecastConfig,
+    label: str,
+    created_at: pd.Timestamp,
+) -> tuple[int, pd.DataFrame]:
     """The prediction rows of one group of series: ``(group index, frame)``."""
     frame = prediction_frame(group.panel, bundle.forecaster if bundle else None, version, config, label, created_at)
     get_run_logger().info("group %d: %d series, %d forecasts", group.index, group.panel.n_series, len(frame))
@@ -48,17 +54,22 @@ def report_fallback(fallback: list[str], n_series: int, has_model: bool, model_n
     the latest one never describes an older run."""
     key = artifact_key(model_name, "predict", "fallback")
     if not fallback:
-        create_markdown_artifact(f"### Seasonal-naive fallback\n\n0 of {n_series} series: every series is forecast "
-                                 "by the model.", key=key, description="Series not forecast by the model")
+        create_markdown_artifact(
+            f"### Seasonal-naive fallback\n\n0 of {n_series} series: every series is forecast by the model.",
+            key=key,
+            description="Series not forecast by the model",
+        )
         return
     why = "there is no champion model yet" if not has_model else "the model cannot cover them (too short, gaps, or new)"
     shown = ", ".join(fallback[:20]) + (f" (+{len(fallback) - 20} more)" if len(fallback) > 20 else "")
     get_run_logger().warning("%d series forecast by seasonal naive because %s: %s", len(fallback), why, shown)
-    escaped = ", ".join(escape_markdown(i) for i in fallback[:20]) + shown[len(", ".join(fallback[:20])):]
+    escaped = ", ".join(escape_markdown(i) for i in fallback[:20]) + shown[len(", ".join(fallback[:20])) :]
     create_markdown_artifact(
         f"### Seasonal-naive fallback\n\n{len(fallback)} of {n_series} series are forecast by seasonal "
         f"naive (`model_version=seasonal_naive`) because {why}:\n\n{escaped}",
-        key=key, description="Series not forecast by the model")
+        key=key,
+        description="Series not forecast by the model",
+    )
 
 
 def fallback_series(frames) -> list[str]:
@@ -80,4 +91,6 @@ def publish_plot(panel: Panel, frame: pd.DataFrame, model_name: str, as_of: str)
         f"### Forecasts, as_of {as_of}\n\nShown: {', '.join(escape_markdown(i) for i in ids)} (the largest of "
         f"{frame['unique_id'].nunique()} series by forecast level); shaded: 80 % and 95 % intervals.\n\n"
         f"![forecast plot]({url})",
-        key=artifact_key(model_name, "predict", "forecast-plot"), description="History and forecast")
+        key=artifact_key(model_name, "predict", "forecast-plot"),
+        description="History and forecast",
+    )

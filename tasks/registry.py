@@ -38,7 +38,9 @@ def load_champion(store: str, model_name: str) -> tuple[str | None, Bundle | Non
         bundle = registry.load(version) if version else None
     except RegistryError as exc:  # ModelLoadError included; transient OSErrors are retried instead
         problem = f"current champion is unusable ({exc})"
-        get_run_logger().error("%s; it is not compared and will be replaced by a challenger that beats seasonal naive", problem)
+        get_run_logger().error(
+            "%s; it is not compared and will be replaced by a challenger that beats seasonal naive", problem
+        )
         return None, None, problem
     return version, bundle, None
 
@@ -46,8 +48,13 @@ def load_champion(store: str, model_name: str) -> tuple[str | None, Bundle | Non
 @task(name="register-challenger", **IO_RETRY)
 def register_challenger(store: str, model_name: str, result: TrainResult, metrics: dict, meta: dict) -> str:
     registry = ModelRegistry(store, model_name)
-    meta = {**meta, "history": result.history, "best_epoch": result.best_epoch,
-            "n_train_windows": result.n_train_windows, "train_seconds": round(result.seconds, 3)}
+    meta = {
+        **meta,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "n_train_windows": result.n_train_windows,
+        "train_seconds": round(result.seconds, 3),
+    }
     version = registry.register(lambda tmp: save_bundle(tmp, result.forecaster, metrics, meta, pending=True))
     get_run_logger().info("registered %s/%s", model_name, version)
     return version
@@ -65,17 +72,31 @@ def promote(store: str, model_name: str, version: str, decision: PromotionDecisi
     reasons = list(decision.reasons) + (["forced by force_promote=True"] if force and not decision.promote else [])
     if promoted:  # pointer first: if this fails, decision.json still says "not promoted (pending)"
         registry.set_champion(version, "; ".join(reasons))
-    registry.record_decision(version, {"promoted": promoted, "reasons": reasons, "forced": force and not decision.promote,
-                                       "evidence": decision.evidence})
-    shown = PromotionDecision(promoted, reasons, decision.challenger_mase, decision.champion_mase,
-                              decision.seasonal_naive_mase, decision.evidence)
+    registry.record_decision(
+        version,
+        {
+            "promoted": promoted,
+            "reasons": reasons,
+            "forced": force and not decision.promote,
+            "evidence": decision.evidence,
+        },
+    )
+    shown = PromotionDecision(
+        promoted,
+        reasons,
+        decision.challenger_mase,
+        decision.champion_mase,
+        decision.seasonal_naive_mase,
+        decision.evidence,
+    )
     where = registry.root / version
     card = shown.to_markdown(version) + (
         f"\n\n- champion before: {f'`{before}`' if before else 'none'}; champion now: "
         f"`{version if promoted else before}`\n- bundle: `{where}`\n- decision: `{where / 'decision.json'}`"
-        if promoted or before else
-        f"\n\n- no champion yet: predictions are seasonal naive until a challenger passes\n- bundle: `{where}`"
-        f"\n- decision: `{where / 'decision.json'}`")
+        if promoted or before
+        else f"\n\n- no champion yet: predictions are seasonal naive until a challenger passes\n- bundle: `{where}`"
+        f"\n- decision: `{where / 'decision.json'}`"
+    )
     create_markdown_artifact(card, key=artifact_key(model_name, "train", "promotion"), description="Promotion decision")
     log = get_run_logger().info if promoted else get_run_logger().warning
     log("challenger %s %s: %s", version, "promoted" if promoted else "not promoted", "; ".join(reasons))
@@ -88,7 +109,10 @@ def rollback(store: str, model_name: str, version: str) -> str:
     registry.load(version)  # refuse to point the champion at a bundle that does not load
     previous = registry.previous_champion()  # never raises: a rollback is how a broken pointer is mended
     registry.set_champion(version, f"rollback from {previous}")
-    create_markdown_artifact(f"### Rollback\n\nChampion set to `{version}` (was `{previous}`).",
-                             key=artifact_key(model_name, "train", "promotion"), description="Promotion decision")
+    create_markdown_artifact(
+        f"### Rollback\n\nChampion set to `{version}` (was `{previous}`).",
+        key=artifact_key(model_name, "train", "promotion"),
+        description="Promotion decision",
+    )
     get_run_logger().warning("champion rolled back from %s to %s", previous, version)
     return version

@@ -40,7 +40,8 @@ class PrefectProgress(keras.callbacks.Callback):
         self.epochs, self.losses = int(self.params.get("epochs") or 0), []
         who = f"{self.members} members in one graph" if self.members > 1 else "one model"
         self.artifact_id = create_progress_artifact(
-            0.0, key=self._key("progress"), description=f"Training progress, {self.name} ({who}, {self.epochs} epochs)")
+            0.0, key=self._key("progress"), description=f"Training progress, {self.name} ({who}, {self.epochs} epochs)"
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items() if "loss" in k}
@@ -52,8 +53,11 @@ class PrefectProgress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         update_progress_artifact(self.artifact_id, 100.0)  # early stopping ends before the last epoch
         if self.losses:
-            create_table_artifact(loss_curve(self.losses), key=self._key("loss"),
-                                  description=f"Loss per epoch, {self.name}: the kept epoch is marked")
+            create_table_artifact(
+                loss_curve(self.losses),
+                key=self._key("loss"),
+                description=f"Loss per epoch, {self.name}: the kept epoch is marked",
+            )
 
 
 def loss_curve(losses: list[dict], rows: int = 20) -> list[dict]:
@@ -66,8 +70,14 @@ def loss_curve(losses: list[dict], rows: int = 20) -> list[dict]:
     kept = val.index(min(finite)) if finite else n - 1
     spaced = range(n) if n <= rows else (round(i * (n - 1) / (rows - 1)) for i in range(rows))
     shown = sorted({0, kept, n - 1, *spaced})
-    return [{"epoch": i + 1, **{k: round(v, 6) for k, v in sorted(losses[i].items())},
-             "kept": "<- kept" if i == kept else ""} for i in shown]
+    return [
+        {
+            "epoch": i + 1,
+            **{k: round(v, 6) for k, v in sorted(losses[i].items())},
+            "kept": "<- kept" if i == kept else "",
+        }
+        for i in shown
+    ]
 
 
 @task(name="build-windows", **COMPUTE)
@@ -88,12 +98,21 @@ def prepare_strategy(name: str) -> int:
 @task(name="train-model", timeout_seconds=6 * 3600, **COMPUTE)
 def train_model(panel: Panel, config: ForecastConfig, plan: WindowPlan, model_name: str) -> TrainResult:
     result = train(panel, config, plan, callbacks=[PrefectProgress(model_name, "fit", config.model.members)])
-    get_run_logger().info("trained %s in %.1fs; best epoch %d%s", config.model.cell, result.seconds, result.best_epoch,
-                          f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
-                          if config.train.strategy != "default" else "")
+    get_run_logger().info(
+        "trained %s in %.1fs; best epoch %d%s",
+        config.model.cell,
+        result.seconds,
+        result.best_epoch,
+        f" ({config.train.strategy}, {result.extra['replicas']} replicas)"
+        if config.train.strategy != "default"
+        else "",
+    )
     if "scaler" in result.extra:  # scaler="auto": one model per scaler, the better one kept
-        get_run_logger().info("scaler: %s kept (validation MASE %s)", result.extra["scaler"]["chosen"],
-                              result.extra["scaler"]["validation_mase"])
+        get_run_logger().info(
+            "scaler: %s kept (validation MASE %s)",
+            result.extra["scaler"]["chosen"],
+            result.extra["scaler"]["validation_mase"],
+        )
     return result
 
 
@@ -102,6 +121,11 @@ def refit_model(panel: Panel, config: ForecastConfig, result: TrainResult, model
     """The model about to become champion, trained again for its best epoch count on all the data."""
     refitted = refit(panel, config, result, callbacks=[PrefectProgress(model_name, "refit", config.model.members)])
     info = refitted.extra["refit"]
-    get_run_logger().info("refitted on all %d windows (%d before: the held-out horizons too) for %d epochs in %.1fs",
-                          info["windows"], info["windows_before"], info["epochs"], info["seconds"])
+    get_run_logger().info(
+        "refitted on all %d windows (%d before: the held-out horizons too) for %d epochs in %.1fs",
+        info["windows"],
+        info["windows_before"],
+        info["epochs"],
+        info["seconds"],
+    )
     return refitted

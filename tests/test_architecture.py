@@ -27,7 +27,8 @@ def imported_modules(path: Path, package: str) -> set[str]:
             else:
                 found.add((node.module or "").split(".")[0])
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-            "import_module", "__import__"
+            "import_module",
+            "__import__",
         ):
             if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 found.add(node.args[0].value.split(".")[0])

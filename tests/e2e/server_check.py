@@ -36,11 +36,21 @@ TRAIN = "train/daily-retrain"
 PREDICT = "predict/daily-predict"
 AS_OF = "2026-02-20"
 TRAIN_CONFIG = {"train": {"epochs": 3, "steps": None}, "model": {"units": 32, "members": 2}}  # small: by epochs
-TRAIN_ARTIFACTS = {"default-train-data-quality", "default-train-metrics", "default-train-metrics-per-step",
-                   "default-train-promotion", "default-train-progress-fit-1", "default-train-loss-fit-1",
-                   "default-train-summary"}
-PREDICT_ARTIFACTS = {"default-predict-data-quality", "default-predict-forecast-plot", "default-predict-fallback",
-                     "default-predict-summary"}
+TRAIN_ARTIFACTS = {
+    "default-train-data-quality",
+    "default-train-metrics",
+    "default-train-metrics-per-step",
+    "default-train-promotion",
+    "default-train-progress-fit-1",
+    "default-train-loss-fit-1",
+    "default-train-summary",
+}
+PREDICT_ARTIFACTS = {
+    "default-predict-data-quality",
+    "default-predict-forecast-plot",
+    "default-predict-fallback",
+    "default-predict-summary",
+}
 PREDICTION_COLUMNS = ["unique_id", "ds", "horizon_step", "y_hat", "model_version", "as_of", "created_at"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 UUID_RE = re.compile(r"UUID:\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
@@ -64,8 +74,12 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
@@ -175,8 +189,10 @@ def run_cli(prefect: str, name: str, params: list[str], timeout: float = 120) ->
 def trigger(prefect: str, name: str, params: list[str]) -> str:
     proc = run_cli(prefect, name, params)
     if proc.returncode != 0:
-        raise CheckFailed(f"`prefect deployment run {name}` exited {proc.returncode}: "
-                          f"{' '.join((proc.stdout + proc.stderr).split())[-600:]}")
+        raise CheckFailed(
+            f"`prefect deployment run {name}` exited {proc.returncode}: "
+            f"{' '.join((proc.stdout + proc.stderr).split())[-600:]}"
+        )
     match = UUID_RE.search(proc.stdout + proc.stderr)
     if not match:
         raise CheckFailed(f"no flow run UUID in the output of `prefect deployment run {name}`")
@@ -205,8 +221,9 @@ def wait_run(api: Api, run_id: str, timeout: float, pids: list[int]) -> dict:
 
 def run_logs(api: Api, run_id: str, limit: int = 40) -> str:
     try:
-        logs = api.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC",
-                                         "limit": limit})
+        logs = api.post(
+            "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": limit}
+        )
     except (CheckFailed, OSError) as exc:
         return f"(could not read logs: {exc})"
     return "\n".join(f"      {entry['timestamp'][11:19]} {entry['message'][:400]}" for entry in reversed(logs))
@@ -228,9 +245,13 @@ def deployment_run_ids(api: Api, deployment_id: str) -> set[str]:
 
 def expect_completed(api: Api, rep: Report, label: str, run: dict) -> bool:
     kind, message = state_of(run)
-    ok = rep.check(f"{label}: flow run COMPLETED", kind == "COMPLETED",
-                   f"{run['name']} ({run['id']}) ended {kind}" + (f": {message}" if message and kind != "COMPLETED" else "")
-                   + (f" in {run.get('total_run_time', 0):.1f} s" if kind == "COMPLETED" else ""))
+    ok = rep.check(
+        f"{label}: flow run COMPLETED",
+        kind == "COMPLETED",
+        f"{run['name']} ({run['id']}) ended {kind}"
+        + (f": {message}" if message and kind != "COMPLETED" else "")
+        + (f" in {run.get('total_run_time', 0):.1f} s" if kind == "COMPLETED" else ""),
+    )
     if not ok:
         print(f"    last log lines of {run['id']}:\n{run_logs(api, run['id'])}", flush=True)
     return ok
@@ -241,48 +262,74 @@ def check_run_label(rep: Report, label: str, run: dict, outcomes: tuple[str, ...
     ``model:<name>`` and the outcome as tags."""
     _, message = state_of(run)
     tags = set(run.get("tags") or [])
-    rep.check(f"{label}: run named by flow, model and as_of", run["name"] == f"{label}-default-{AS_OF}",
-              f"name {run['name']!r}")
-    rep.check(f"{label}: state message gives the outcome", bool(message) and any(o in message for o in outcomes),
-              f"message {message!r}")
-    rep.check(f"{label}: tags name the model (and the outcome)", "model:default" in tags
-              and (label != "train" or bool(tags & {"promoted", "kept"})), f"tags {sorted(tags)}")
+    rep.check(
+        f"{label}: run named by flow, model and as_of",
+        run["name"] == f"{label}-default-{AS_OF}",
+        f"name {run['name']!r}",
+    )
+    rep.check(
+        f"{label}: state message gives the outcome",
+        bool(message) and any(o in message for o in outcomes),
+        f"message {message!r}",
+    )
+    rep.check(
+        f"{label}: tags name the model (and the outcome)",
+        "model:default" in tags and (label != "train" or bool(tags & {"promoted", "kept"})),
+        f"tags {sorted(tags)}",
+    )
 
 
 def check_artifacts(api: Api, rep: Report, label: str, run_id: str, expected: set[str]) -> None:
     keys = artifact_keys(api, run_id)
     missing = expected - keys
-    rep.check(f"{label}: artifacts", not missing,
-              f"found {sorted(keys)}" + (f"; MISSING {sorted(missing)}" if missing else ""))
+    rep.check(
+        f"{label}: artifacts",
+        not missing,
+        f"found {sorted(keys)}" + (f"; MISSING {sorted(missing)}" if missing else ""),
+    )
 
 
 def check_summary(api: Api, rep: Report, label: str, run_id: str, needles: list[str]) -> None:
     """The run's summary artifact (flow-run level, not a task's) holds the outcome, as_of, the metrics and
     the paths of what was written."""
-    found = api.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]},
-                                                         "key": {"any_": [f"default-{label}-summary"]}}, "limit": 5})
+    found = api.post(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [run_id]}, "key": {"any_": [f"default-{label}-summary"]}}, "limit": 5},
+    )
     text = found[0]["data"] if found else ""
     missing = [n for n in needles if n not in text]
-    rep.check(f"{label}: summary artifact", len(found) == 1 and found[0].get("task_run_id") is None and not missing,
-              f"{len(found)} found" + (f"; missing {missing}" if missing else f"; {len(text)} characters"))
+    rep.check(
+        f"{label}: summary artifact",
+        len(found) == 1 and found[0].get("task_run_id") is None and not missing,
+        f"{len(found)} found" + (f"; missing {missing}" if missing else f"; {len(text)} characters"),
+    )
 
 
 def check_distinct_keys(api: Api, rep: Report, train_id: str, predict_id: str) -> None:
     train, predict = artifact_keys(api, train_id), artifact_keys(api, predict_id)
-    rep.check("train and predict artifacts under distinct keys", bool(train) and bool(predict) and not train & predict,
-              f"shared: {sorted(train & predict)}" if train & predict else f"{len(train)} + {len(predict)} keys")
+    rep.check(
+        "train and predict artifacts under distinct keys",
+        bool(train) and bool(predict) and not train & predict,
+        f"shared: {sorted(train & predict)}" if train & predict else f"{len(train)} + {len(predict)} keys",
+    )
 
 
 def check_bundle(rep: Report, store: Path) -> tuple[str | None, str | None]:
     """The newest model version and the champion after the train run."""
     versions = sorted(p for p in (store / "models" / "default").glob("v*") if (p / "config.json").exists())
-    if not rep.check("train: model bundle written", bool(versions), f"versions under {store}/models/default: "
-                     f"{[p.name for p in versions]}"):
+    if not rep.check(
+        "train: model bundle written",
+        bool(versions),
+        f"versions under {store}/models/default: {[p.name for p in versions]}",
+    ):
         return None, None
     config = json.loads((versions[-1] / "config.json").read_text())
     epochs, units = config.get("train", {}).get("epochs"), config.get("model", {}).get("units")
-    rep.check("train: nested --param config reached the flow", (epochs, units) == (3, 32),
-              f"{versions[-1].name}/config.json has train.epochs={epochs}, model.units={units} (sent 3 and 32)")
+    rep.check(
+        "train: nested --param config reached the flow",
+        (epochs, units) == (3, 32),
+        f"{versions[-1].name}/config.json has train.epochs={epochs}, model.units={units} (sent 3 and 32)",
+    )
     pointer = store / "models" / "default" / "champion"
     champion = json.loads(pointer.read_text()).get("version") if pointer.exists() else None
     return versions[-1].name, champion
@@ -297,8 +344,7 @@ def check_predictions(rep: Report, store: Path, expected_version: str, label: st
         return
     table = pq.read_table(path)
     missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
-    rep.check(f"{label}: columns", not missing,
-              f"{table.column_names}" + (f"; MISSING {missing}" if missing else ""))
+    rep.check(f"{label}: columns", not missing, f"{table.column_names}" + (f"; MISSING {missing}" if missing else ""))
     if missing:
         return
     y_hat = table.column("y_hat").to_pylist()
@@ -307,14 +353,30 @@ def check_predictions(rep: Report, store: Path, expected_version: str, label: st
     steps = pc.min_max(table.column("horizon_step")).as_py()
     versions = sorted({str(v) for v in pc.unique(table.column("model_version")).to_pylist()})
     as_of_values = sorted({str(v) for v in pc.unique(table.column("as_of")).to_pylist()})
-    rep.check(f"{label}: finite y_hat", finite, f"{table.num_rows} rows, {n_series} series, "
-              f"horizon_step {steps['min']}..{steps['max']}, model_version {versions}, as_of {as_of_values}")
-    rep.check(f"{label}: model_version of the rows", versions == [expected_version],
-              f"expected {expected_version}; rows labelled {versions}")
+    rep.check(
+        f"{label}: finite y_hat",
+        finite,
+        f"{table.num_rows} rows, {n_series} series, "
+        f"horizon_step {steps['min']}..{steps['max']}, model_version {versions}, as_of {as_of_values}",
+    )
+    rep.check(
+        f"{label}: model_version of the rows",
+        versions == [expected_version],
+        f"expected {expected_version}; rows labelled {versions}",
+    )
 
 
-def check_rejected(api: Api, rep: Report, prefect: str, deployment: dict, label: str, params: list[str],
-                   field: str, pids: list[int], timeout: float) -> None:
+def check_rejected(
+    api: Api,
+    rep: Report,
+    prefect: str,
+    deployment: dict,
+    label: str,
+    params: list[str],
+    field: str,
+    pids: list[int],
+    timeout: float,
+) -> None:
     """An invalid parameter must never reach a task: the CLI refuses it (server-side schema validation),
     or the run fails parameter validation in the flow engine before any task runs."""
     before = deployment_run_ids(api, deployment["id"])
@@ -322,9 +384,12 @@ def check_rejected(api: Api, rep: Report, prefect: str, deployment: dict, label:
     output = " ".join((proc.stdout + proc.stderr).split())
     if proc.returncode != 0:
         new = deployment_run_ids(api, deployment["id"]) - before
-        rep.check(f"invalid {label}: refused by the CLI / server", not new and field in output,
-                  f"`prefect deployment run` exited {proc.returncode}, no flow run created ({len(new)} new); "
-                  f"message: {output[-400:]}")
+        rep.check(
+            f"invalid {label}: refused by the CLI / server",
+            not new and field in output,
+            f"`prefect deployment run` exited {proc.returncode}, no flow run created ({len(new)} new); "
+            f"message: {output[-400:]}",
+        )
         return
     match = UUID_RE.search(proc.stdout + proc.stderr)
     if not match:
@@ -335,8 +400,11 @@ def check_rejected(api: Api, rep: Report, prefect: str, deployment: dict, label:
     n_tasks = task_run_count(api, run["id"])
     text = " ".join(message.split())
     ok = kind == "FAILED" and "parameter" in text.lower() and field in text and n_tasks == 0
-    rep.check(f"invalid {label}: accepted by the CLI, flow run FAILED parameter validation", ok,
-              f"run {run['name']} ended {kind} with {n_tasks} task runs; message: {text[:500]}")
+    rep.check(
+        f"invalid {label}: accepted by the CLI, flow run FAILED parameter validation",
+        ok,
+        f"run {run['name']} ended {kind} with {n_tasks} task runs; message: {text[:500]}",
+    )
     if not ok:
         print(f"    last log lines of {run['id']}:\n{run_logs(api, run['id'])}", flush=True)
 
@@ -349,21 +417,29 @@ def check_deployment(api: Api, rep: Report, name: str) -> dict:
     limit = dep.get("global_concurrency_limit") or {}
     strategy = (dep.get("concurrency_options") or {}).get("collision_strategy")
     params = dep.get("parameters") or {}
-    rep.check(f"deployment {name}", bool(schedules) and limit.get("limit") == 1 and strategy == "CANCEL_NEW",
-              f"cron {schedules}, concurrency limit {limit.get('limit')} ({strategy}), "
-              f"store={params.get('store')}, enforce_parameter_schema={dep.get('enforce_parameter_schema')}")
+    rep.check(
+        f"deployment {name}",
+        bool(schedules) and limit.get("limit") == 1 and strategy == "CANCEL_NEW",
+        f"cron {schedules}, concurrency limit {limit.get('limit')} ({strategy}), "
+        f"store={params.get('store')}, enforce_parameter_schema={dep.get('enforce_parameter_schema')}",
+    )
     return dep
 
 
 def check_scheduled_runs(api: Api, rep: Report, deployments: list[dict]) -> None:
     ids = [d["id"] for d in deployments]
-    runs = api.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": ids},
-                                                        "state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 200})
+    runs = api.post(
+        "/flow_runs/filter",
+        {"flow_runs": {"deployment_id": {"any_": ids}, "state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 200},
+    )
     runs = [r for r in runs if r.get("auto_scheduled")]  # made by the scheduler service, not by hand
     by_dep = {d["_name"]: sum(r["deployment_id"] == d["id"] for r in runs) for d in deployments}
     first = min((r["expected_start_time"] for r in runs), default=None)
-    rep.check("scheduler created future runs", all(by_dep.values()),
-              f"auto-scheduled runs per deployment {by_dep}, earliest {first}")
+    rep.check(
+        "scheduler created future runs",
+        all(by_dep.values()),
+        f"auto-scheduled runs per deployment {by_dep}, earliest {first}",
+    )
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -398,8 +474,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         start = time.monotonic()
         for name in (TRAIN, PREDICT):
             flow_name, dep_name = name.split("/")
-            wait_for(f"deployment {name}", lambda f=flow_name, d=dep_name: api.call(
-                "GET", f"/deployments/name/{f}/{d}")[0] == 200, args.deploy_timeout, pids)
+            wait_for(
+                f"deployment {name}",
+                lambda f=flow_name, d=dep_name: api.call("GET", f"/deployments/name/{f}/{d}")[0] == 200,
+                args.deploy_timeout,
+                pids,
+            )
         deployments = [check_deployment(api, rep, TRAIN), check_deployment(api, rep, PREDICT)]
         phase("deployments registered", start)
 
@@ -408,16 +488,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         train_id = trigger(args.prefect, TRAIN, [f"as_of={AS_OF}", f"config={config}"])
         run = wait_run(api, train_id, args.run_timeout, pids)
         sent = run.get("parameters", {})
-        rep.check("train: parameters stored on the flow run",
-                  sent.get("as_of") == AS_OF and sent.get("config") == TRAIN_CONFIG,
-                  f"as_of={sent.get('as_of')!r}, config={sent.get('config')}, store={sent.get('store')}")
+        rep.check(
+            "train: parameters stored on the flow run",
+            sent.get("as_of") == AS_OF and sent.get("config") == TRAIN_CONFIG,
+            f"as_of={sent.get('as_of')!r}, config={sent.get('config')}, store={sent.get('store')}",
+        )
         trained = champion = None
         if expect_completed(api, rep, "train", run):
             check_artifacts(api, rep, "train", train_id, TRAIN_ARTIFACTS)
             check_run_label(rep, "train", run, ("promoted to champion", "not promoted"))
             trained, champion = check_bundle(rep, store)
-            check_summary(api, rep, "train", train_id, [f"| as_of | {AS_OF} |", f"challenger | `{trained}`", "| MASE |",
-                                                        "*to promote*", "decision.json", "seasonal_naive"])
+            check_summary(
+                api,
+                rep,
+                "train",
+                train_id,
+                [
+                    f"| as_of | {AS_OF} |",
+                    f"challenger | `{trained}`",
+                    "| MASE |",
+                    "*to promote*",
+                    "decision.json",
+                    "seasonal_naive",
+                ],
+            )
             log(f"trained {trained}; champion now: {champion or 'none (the challenger was not promoted)'}")
         phase("train run", start)
 
@@ -429,8 +523,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_run_label(rep, "predict", run, ("wrote ",))
             # without a champion every series falls back to seasonal naive (and says so in an artifact)
             check_predictions(rep, store, champion or "seasonal_naive")
-            check_summary(api, rep, "predict", predict_id, [f"| as_of | {AS_OF} |", "| predictions |",
-                                                            f"as_of={AS_OF}", "| forecasts |"])
+            check_summary(
+                api,
+                rep,
+                "predict",
+                predict_id,
+                [f"| as_of | {AS_OF} |", "| predictions |", f"as_of={AS_OF}", "| forecasts |"],
+            )
             check_distinct_keys(api, rep, train_id, predict_id)
         phase("predict run", start)
 
@@ -447,8 +546,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         start = time.monotonic()
         train_dep = deployments[0]
         check_rejected(api, rep, args.prefect, train_dep, "margin=5", ["margin=5"], "margin", pids, args.run_timeout)
-        check_rejected(api, rep, args.prefect, train_dep, "as_of=../x", ["as_of=../x"], "as_of", pids,
-                       args.run_timeout)
+        check_rejected(api, rep, args.prefect, train_dep, "as_of=../x", ["as_of=../x"], "as_of", pids, args.run_timeout)
         phase("invalid-parameter runs", start)
 
         check_scheduled_runs(api, rep, deployments)

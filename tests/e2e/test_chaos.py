@@ -32,8 +32,9 @@ from ._support import EXE, cli_env, still_running
 ROOT = Path(__file__).resolve().parents[2]
 N_SERIES, HORIZON = 5, 6
 
-LOOP = textwrap.dedent(
-    """
+LOOP = (
+    textwrap.dedent(
+        """
     import sys
     import numpy as np, pandas as pd
     from pathlib import Path
@@ -65,11 +66,15 @@ LOOP = textwrap.dedent(
         if once:
             break
     """
-).replace("{n}", str(N_SERIES)).replace("{h}", str(HORIZON))
+    )
+    .replace("{n}", str(N_SERIES))
+    .replace("{h}", str(HORIZON))
+)
 
 
-def _check_store(store: Path, bundle_files=("model.keras", "meta.json", "decision.json"),
-                 label: str = "2026-01-01") -> None:
+def _check_store(
+    store: Path, bundle_files=("model.keras", "meta.json", "decision.json"), label: str = "2026-01-01"
+) -> None:
     """Consistent: the pointer names a complete version, every version is complete, the partition has
     every (series, step) exactly once."""
     registry = ModelRegistry(store, "default")
@@ -136,8 +141,9 @@ def test_store_stays_consistent_under_30_random_kills_during_register_promote_wr
         assert len(_incoming(store)) <= 1, _incoming(store)
         kills.append({"signal": sig.name, "step": step})
     # one clean iteration (no kill, so it cannot leave its own): its register cleans what the killed ones left
-    subprocess.run([sys.executable, "-c", LOOP, str(store), "once"], cwd=ROOT, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", LOOP, str(store), "once"], cwd=ROOT, check=True, timeout=120, stdout=subprocess.DEVNULL
+    )
     _check_store(store)
     assert _incoming(store) == []
     assert {k["signal"] for k in kills} == {"SIGKILL", "SIGTERM"}
@@ -148,10 +154,12 @@ def _state(store: Path) -> dict:
     """What a kill may have changed: the versions, the champion, the partition, ``.incoming-*`` left."""
     registry = ModelRegistry(store, "default")
     partition = store / "predictions" / "as_of=2026-01-15" / "part-0.parquet"
-    return {"versions": len(registry.versions()) if registry.root.exists() else 0,
-            "champion": registry.champion() if registry.root.exists() else None,
-            "partition": partition.stat().st_mtime_ns if partition.exists() else None,
-            "incoming": len(_incoming(store))}
+    return {
+        "versions": len(registry.versions()) if registry.root.exists() else 0,
+        "champion": registry.champion() if registry.root.exists() else None,
+        "partition": partition.stat().st_mtime_ns if partition.exists() else None,
+        "incoming": len(_incoming(store)),
+    }
 
 
 def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_store(tmp_path):
@@ -161,9 +169,27 @@ def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_sto
     make_sample_panel(n_series=N_SERIES, length=24 * 14, seed=3).to_parquet(data)
     store = tmp_path / "store"
     env = cli_env(tmp_path / "prefect-home")
-    args = [str(EXE), "run", "--data", str(data), "--store", str(store), "--as-of", "2026-01-15",
-            "--horizon", str(HORIZON), "--input-size", "24", "--epochs", "1", "--units", "8", "--members", "1",
-            "--force-promote"]
+    args = [
+        str(EXE),
+        "run",
+        "--data",
+        str(data),
+        "--store",
+        str(store),
+        "--as-of",
+        "2026-01-15",
+        "--horizon",
+        str(HORIZON),
+        "--input-size",
+        "24",
+        "--epochs",
+        "1",
+        "--units",
+        "8",
+        "--members",
+        "1",
+        "--force-promote",
+    ]
     bundle_files = ("model.keras", "config.json", "meta.json", "decision.json")
     kills, before, started = [], _state(store), time.monotonic()
     for _ in range(runs):
@@ -177,10 +203,18 @@ def test_cli_runs_killed_at_random_moments_leave_no_process_and_a_consistent_sto
         assert left == [], "processes of the killed run were left"
         _check_store(store, bundle_files=bundle_files, label="2026-01-15")
         after = _state(store)
-        kills.append({"signal": sig.name, "exit": proc.returncode, "processes": len(family), "left": len(left),
-                      "registered": after["versions"] > before["versions"],
-                      "promoted": after["champion"] != before["champion"],
-                      "wrote": after["partition"] != before["partition"], "incoming": after["incoming"]})
+        kills.append(
+            {
+                "signal": sig.name,
+                "exit": proc.returncode,
+                "processes": len(family),
+                "left": len(left),
+                "registered": after["versions"] > before["versions"],
+                "promoted": after["champion"] != before["champion"],
+                "wrote": after["partition"] != before["partition"],
+                "incoming": after["incoming"],
+            }
+        )
         before = after
     done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -25,8 +25,18 @@ from ._support import EXE, cli_env, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DOCUMENTED = ["--data", "--store", "--horizon", "--freq", "--season-length", "--input-size", "--cell", "--epochs",
-              "--seed", "--as-of"]
+DOCUMENTED = [
+    "--data",
+    "--store",
+    "--horizon",
+    "--freq",
+    "--season-length",
+    "--input-size",
+    "--cell",
+    "--epochs",
+    "--seed",
+    "--as-of",
+]
 HELP_OPTIONS = {
     "run": [*DOCUMENTED, "--model-name", "--units", "--margin", "--force-promote"],
     "train": [*DOCUMENTED, "--model-name", "--units", "--margin", "--force-promote", "--rollback-to"],
@@ -40,8 +50,7 @@ IDENTICAL = {"identical": (), "identical-refit": ("--refit",)}
 
 
 def identical_train(panel: Path, *extra: str) -> list[str]:
-    return ["train", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14", *TINY, "--members", "2",
-            *extra]
+    return ["train", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14", *TINY, "--members", "2", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +69,15 @@ class Background:
     def __init__(self, env: dict, cwd: Path, *args: str):
         cwd.mkdir(parents=True, exist_ok=True)
         self.args, self.cwd = args, cwd
-        self.proc = subprocess.Popen([str(EXE), *args], env={**env, "PREFECT_HOME": str(cwd / ".prefect")}, cwd=cwd,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(EXE), *args],
+            env={**env, "PREFECT_HOME": str(cwd / ".prefect")},
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
 
     def kill(self) -> None:
         """Stop the run and the temporary Prefect server it started (its own process group)."""
@@ -114,18 +130,37 @@ def slow_runs(env, panel, tmp_path_factory) -> dict[str, Background]:
     bad = root / "data.parquet"
     bad.write_text("unique_id,ds,y\ns0,2026-01-01,1.0\n")  # CSV under a Parquet name
     runs = {
-        "run": Background(env, root / "run", "run", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14",
-                          *TINY),
+        "run": Background(
+            env, root / "run", "run", "--data", str(panel), "--store", "store", "--as-of", "2026-01-14", *TINY
+        ),
         "not-parquet": Background(env, root / "not-parquet", "predict", "--data", str(bad), "--store", "store"),
         # item 13.3: the leader of a two-worker cluster whose peer never comes up
         "multi-worker-peer-down": Background(
-            {**env, "TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]},
-                                             "task": {"type": "worker", "index": 0}}),
-             "RNN_FORECAST_CLUSTER_TIMEOUT": "3"},
-            root / "multi-worker", "train", "--data", str(panel), "--store", "store", "--strategy", "multi_worker", *TINY),
+            {
+                **env,
+                "TF_CONFIG": json.dumps(
+                    {
+                        "cluster": {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]},
+                        "task": {"type": "worker", "index": 0},
+                    }
+                ),
+                "RNN_FORECAST_CLUSTER_TIMEOUT": "3",
+            },
+            root / "multi-worker",
+            "train",
+            "--data",
+            str(panel),
+            "--store",
+            "store",
+            "--strategy",
+            "multi_worker",
+            *TINY,
+        ),
         # the first of two identical train runs each (the second starts when the first is done)
-        **{name: Background(env, root / name, *identical_train(panel, *extra), "--force-promote")
-           for name, extra in IDENTICAL.items()},
+        **{
+            name: Background(env, root / name, *identical_train(panel, *extra), "--force-promote")
+            for name, extra in IDENTICAL.items()
+        },
     }
     yield runs
     for run in runs.values():
@@ -199,8 +234,10 @@ def test_run_trains_predicts_and_reports(slow_runs):
 
     store = run.cwd / "store"
     lines = out.stdout.splitlines()
-    assert any(line.startswith("predictions: store/predictions/as_of=2026-01-14/part-0.parquet (36 rows, model ")
-               for line in lines), out.stdout
+    assert any(
+        line.startswith("predictions: store/predictions/as_of=2026-01-14/part-0.parquet (36 rows, model ")
+        for line in lines
+    ), out.stdout
     assert any(line.startswith("model v0001: ") for line in lines), out.stdout
     assert "model bundle: store/models/default/v0001" in lines, out.stdout
     # the held-out metrics table: a header and one row per model
@@ -222,8 +259,9 @@ def test_run_trains_predicts_and_reports(slow_runs):
     assert (store / "models" / "default" / "v0001" / "model.keras").is_file()
 
 
-def _second_identical_run(env: dict, slow_runs: dict, panel: Path,
-                          name: str) -> tuple[subprocess.CompletedProcess, Path]:
+def _second_identical_run(
+    env: dict, slow_runs: dict, panel: Path, name: str
+) -> tuple[subprocess.CompletedProcess, Path]:
     """Await the first (forced) run of ``name``, then run the identical train command again, unforced."""
     first = slow_runs[name]
     out = first.result()
@@ -270,6 +308,7 @@ def test_identical_train_runs_after_a_refit_are_not_comparable(env, slow_runs, p
 
 # --------------------------------------------------------------------------- issue 13 through the real CLI
 
+
 def test_an_empty_store_is_refused_at_once_and_nothing_is_written_here(env, tmp_path, panel):
     """Item 14: --store '' wrote .lock and predictions/ into the current directory."""
     out = cli(env, tmp_path, "predict", "--data", str(panel), "--store", "")
@@ -314,7 +353,9 @@ def _read_stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str
 def test_a_waiting_run_names_the_lock_holder_and_sigterm_leaves_no_process(env, panel, tmp_path):
     """Items 5 and 4: a second run said nothing for 600 s; a SIGTERMed run orphaned its Prefect server."""
     store = tmp_path / "store"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(store)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     waiting = None
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -346,8 +387,25 @@ def test_sigterm_during_training_ends_the_run_at_once(env, panel, tmp_path):
     """A SIGTERM 1.5-2.5 s into training used to leave the run alive for ever in 5 of 10 tries: the signal
     interrupted one of Prefect's log workers mid-stop, and its at-exit drain waited for it."""
     for delay in (1.5, 2.0):
-        run = Background(env, tmp_path / f"after-{delay}", "train", "--data", str(panel), "--store", "store",
-                         "--horizon", "12", "--input-size", "24", "--epochs", "200", "--units", "8", "--members", "1")
+        run = Background(
+            env,
+            tmp_path / f"after-{delay}",
+            "train",
+            "--data",
+            str(panel),
+            "--store",
+            "store",
+            "--horizon",
+            "12",
+            "--input-size",
+            "24",
+            "--epochs",
+            "200",
+            "--units",
+            "8",
+            "--members",
+            "1",
+        )
         try:
             _read_stderr_until(run.proc, "Task run 'load-champion", timeout=240)
             time.sleep(delay)

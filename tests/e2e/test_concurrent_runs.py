@@ -14,16 +14,37 @@ from rnn_model.sample import make_sample_panel
 from ._support import EXE
 
 
-
 def test_two_runs_at_once_on_one_store_stay_consistent(tmp_path):
     data = tmp_path / "data.parquet"
     make_sample_panel(n_series=3, length=24 * 7 * 3, seed=3).to_parquet(data)
     store = tmp_path / "store"
-    args = [str(EXE), "run", "--data", str(data), "--store", str(store), "--as-of", "2026-02-01",
-            "--horizon", "12", "--input-size", "24", "--epochs", "1", "--units", "8", "--force-promote"]
+    args = [
+        str(EXE),
+        "run",
+        "--data",
+        str(data),
+        "--store",
+        str(store),
+        "--as-of",
+        "2026-02-01",
+        "--horizon",
+        "12",
+        "--input-size",
+        "24",
+        "--epochs",
+        "1",
+        "--units",
+        "8",
+        "--force-promote",
+    ]
     procs = [  # each process has its own temporary Prefect API; they share only the store
-        subprocess.Popen(args, env={**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect{i}"), "TF_CPP_MIN_LOG_LEVEL": "2"},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            args,
+            env={**os.environ, "PREFECT_HOME": str(tmp_path / f"prefect{i}"), "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     outs = [p.communicate(timeout=600) for p in procs]

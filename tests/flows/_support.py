@@ -31,8 +31,9 @@ LAST_INPUT = pd.Timestamp("2026-01-15 00:00")
 WORSE = {"model": {"units": 2, "learning_rate": 1e-5}, "train": {"epochs": 1}}
 
 
-def sine_frame(n_series: int = N_SERIES, length: int = LENGTH, start: str = START, seed: int = 0,
-               prefix: str = "s") -> pd.DataFrame:
+def sine_frame(
+    n_series: int = N_SERIES, length: int = LENGTH, start: str = START, seed: int = 0, prefix: str = "s"
+) -> pd.DataFrame:
     """Long ``unique_id, ds, y``: level + a 16-hour sine (amplitude 4) + noise (sd 0.1), per series."""
     rng = np.random.default_rng(seed)
     ds = pd.date_range(start, periods=length, freq="h")
@@ -70,6 +71,7 @@ def prediction_file(store: Path, as_of: str = AS_OF) -> Path:
 
 def run_api(coro_fn, *args):
     """Run an async Prefect client call against the harness API and return its result."""
+
     async def call():
         from prefect.client.orchestration import get_client
 
@@ -94,7 +96,8 @@ async def child_flow_runs(client, flow_run_id) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     return await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+    )
 
 
 async def artifacts_of_run_tree(client, flow_run_id) -> list:

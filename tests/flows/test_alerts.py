@@ -53,7 +53,9 @@ def test_a_failed_run_posts_its_name_state_and_message(webhook, not_parquet, tmp
     assert alert["path"] == "/hooks/forecast" and alert["type"] == "application/json"
     body = alert["body"]
     assert body["flow"] == "predict" and body["state"] == "FAILED"
-    assert body["flow_run"] == "predict-default-2026-01-02" and body["flow_run_id"] == str(state.state_details.flow_run_id)
+    assert body["flow_run"] == "predict-default-2026-01-02" and body["flow_run_id"] == str(
+        state.state_details.flow_run_id
+    )
     assert "Parquet" in body["message"] and body["text"].startswith("predict run predict-default-2026-01-02 FAILED: ")
 
 

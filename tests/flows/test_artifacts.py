@@ -94,8 +94,9 @@ def test_a_run_is_named_and_ends_with_its_outcome(trained):
     flow_run = run_api(read_flow_run, trained["flow_run_id"])
     assert flow_run.name == f"pipeline-default-{AS_OF}"
     rows = trained["result"]["predict"]["rows"]
-    assert flow_run.state.message == (f"train: v0001 promoted to champion (was none); "
-                                      f"predict: wrote {rows} forecasts, model v0001"), flow_run.state.message
+    assert flow_run.state.message == (
+        f"train: v0001 promoted to champion (was none); predict: wrote {rows} forecasts, model v0001"
+    ), flow_run.state.message
     assert {"model:default", "promoted"} <= set(flow_run.tags) and "kept" not in flow_run.tags
 
 
@@ -117,8 +118,12 @@ def test_summaries_of_a_rollback_and_a_backfill_name_what_happened():
 
     text = summary_markdown("train", "train-default-x", {"champion": "v0001", "promoted": False, "rollback": True})
     assert "champion rolled back to v0001" in text and "`v0001`" in text
-    runs = [{"train": {"version": "v0002", "promoted": True, "champion_before": "v0001", "as_of": "2026-01-02"},
-             "predict": {"rows": 12, "model_version": "v0002"}}]
+    runs = [
+        {
+            "train": {"version": "v0002", "promoted": True, "champion_before": "v0001", "as_of": "2026-01-02"},
+            "predict": {"rows": 12, "model_version": "v0002"},
+        }
+    ]
     text = summary_markdown("backfill", "backfill-default-a..b", runs)
     assert "| 2026-01-02 | v0002 promoted to champion (was v0001) | wrote 12 forecasts, model v0002 |" in text
 
@@ -128,12 +133,29 @@ def test_metric_tables_put_mase_first_and_one_row_per_step():
 
     from tasks.evaluation import _mase_by_step, _records
 
-    overall = pd.DataFrame({"model": ["challenger", "naive"], "mae": [1.234567, 2.0], "rmse": [1.5, 2.5],
-                            "smape": [12.3456, 20.0], "mase": [0.812345, 1.1]})
+    overall = pd.DataFrame(
+        {
+            "model": ["challenger", "naive"],
+            "mae": [1.234567, 2.0],
+            "rmse": [1.5, 2.5],
+            "smape": [12.3456, 20.0],
+            "mase": [0.812345, 1.1],
+        }
+    )
     rows = _records(overall)
     assert list(rows[0]) == ["model", "mase", "mae", "rmse", "smape"]
     assert rows[0]["mase"] == 0.8123 and rows[0]["smape"] == 12.35
-    per_step = pd.DataFrame({"horizon_step": [1, 1, 2, 2], "model": ["challenger", "naive"] * 2,
-                             "mase": [0.5, 1.0, 0.6, 1.2], "mae": 1.0, "rmse": 1.0, "smape": 1.0})
-    assert _mase_by_step(per_step) == [{"horizon_step": 1, "challenger mase": 0.5, "naive mase": 1.0},
-                                       {"horizon_step": 2, "challenger mase": 0.6, "naive mase": 1.2}]
+    per_step = pd.DataFrame(
+        {
+            "horizon_step": [1, 1, 2, 2],
+            "model": ["challenger", "naive"] * 2,
+            "mase": [0.5, 1.0, 0.6, 1.2],
+            "mae": 1.0,
+            "rmse": 1.0,
+            "smape": 1.0,
+        }
+    )
+    assert _mase_by_step(per_step) == [
+        {"horizon_step": 1, "challenger mase": 0.5, "naive mase": 1.0},
+        {"horizon_step": 2, "challenger mase": 0.6, "naive mase": 1.2},
+    ]

@@ -29,8 +29,11 @@ AS_OF = "2026-02-01"
 
 def _snapshot(store: Path) -> dict[str, str]:
     """Every file's hash, except the lock file: it records who holds the lock (and last held it)."""
-    return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(store.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,10 @@ def test_bad_input_case(case, corpus, seeded_store, tmp_path, capsys):
         table = pq.read_table(store / "predictions" / f"as_of={AS_OF}" / "part-0.parquet")
         y_hat = table.column("y_hat").to_numpy()
         assert len(y_hat) > 0 and np.isfinite(y_hat).all()
-        assert set(table.column("model_version").to_pylist()) <= {"seasonal_naive", *[p.name for p in (store / "models" / "default").glob("v*")]}
+        assert set(table.column("model_version").to_pylist()) <= {
+            "seasonal_naive",
+            *[p.name for p in (store / "models" / "default").glob("v*")],
+        }
 
 
 def test_file_not_found_is_caught_before_any_work(tmp_path, capsys):
@@ -155,16 +161,20 @@ def test_default_as_of_drops_future_rows_and_reports_them(store, tmp_path, capsy
     assert re.search(r"\| future_rows \| 1 \| ds=2099-01-01 00:00:00 after now .* \| dropped \|", reports[0]), reports
 
 
-@pytest.mark.parametrize("flags, pattern", [
-    (["--horizon", "14"], r"--horizon 14 but model v0001 has horizon 12"),
-    (["--freq", "D"], r"--freq D but model v0001 has freq h"),
-    (["--input-size", "48", "--horizon", "12"], r"--input-size 48 but model v0001 has input_size 24"),
-])
+@pytest.mark.parametrize(
+    "flags, pattern",
+    [
+        (["--horizon", "14"], r"--horizon 14 but model v0001 has horizon 12"),
+        (["--freq", "D"], r"--freq D but model v0001 has freq h"),
+        (["--input-size", "48", "--horizon", "12"], r"--input-size 48 but model v0001 has input_size 24"),
+    ],
+)
 def test_predict_refuses_settings_the_champion_would_ignore(store, corpus, capsys, flags, pattern):
     """Item 11: --horizon 14 --freq W were ignored without a word (the champion's were used)."""
     before = _snapshot(store)
-    code, _, err = _run_cli(["predict", "--data", str(corpus["unsorted_rows"]), "--store", str(store),
-                             "--as-of", AS_OF, *flags], capsys)
+    code, _, err = _run_cli(
+        ["predict", "--data", str(corpus["unsorted_rows"]), "--store", str(store), "--as-of", AS_OF, *flags], capsys
+    )
     _assert_one_error_line(code, err, pattern)
     assert _snapshot(store) == before
 
@@ -173,8 +183,20 @@ def test_run_whose_challenger_stays_out_warns_that_the_champion_ignores_its_sett
     """Item 11, ``run``: its settings were for training; when the challenger is not promoted, the
     champion forecasts with its own, and the summary says so instead of staying silent."""
     flags = ["--horizon", "6", "--input-size", str(INPUT_SIZE), "--epochs", "1", "--units", "8", "--seed", "1"]
-    code = main(["run", "--data", str(corpus["unsorted_rows"]), "--store", str(store), "--as-of", AS_OF,
-                 "--margin", "0.99", *flags])  # a margin no challenger can clear: the champion v0001 stays
+    code = main(
+        [
+            "run",
+            "--data",
+            str(corpus["unsorted_rows"]),
+            "--store",
+            str(store),
+            "--as-of",
+            AS_OF,
+            "--margin",
+            "0.99",
+            *flags,
+        ]
+    )  # a margin no challenger can clear: the champion v0001 stays
     out = capsys.readouterr().out
     assert code == 0, out
     assert "not promoted (champion: v0001)" in out
@@ -199,8 +221,20 @@ def test_backtest_metrics_are_strict_json(store, corpus, capsys):
     """Item 13: --n-windows 1000 wrote a bare NaN into metrics.json."""
     import json
 
-    code, _, err = _run_cli(["backtest", "--data", str(corpus["unsorted_rows"]), "--store", str(store),
-                             "--as-of", AS_OF, "--n-windows", "1000"], capsys)
+    code, _, err = _run_cli(
+        [
+            "backtest",
+            "--data",
+            str(corpus["unsorted_rows"]),
+            "--store",
+            str(store),
+            "--as-of",
+            AS_OF,
+            "--n-windows",
+            "1000",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (metrics,) = (store / "reports").glob("backtest-*/metrics.json")
 
@@ -213,8 +247,9 @@ def test_backtest_metrics_are_strict_json(store, corpus, capsys):
 def test_backtest_without_a_complete_window_is_an_error(store, corpus, capsys):
     """Item 13: a backtest with no complete window exited 0 with an empty report."""
     before = _snapshot(store)
-    code, _, err = _run_cli(["backtest", "--data", str(corpus["all_short"]), "--store", str(store),
-                             "--as-of", AS_OF], capsys)
+    code, _, err = _run_cli(
+        ["backtest", "--data", str(corpus["all_short"]), "--store", str(store), "--as-of", AS_OF], capsys
+    )
     _assert_one_error_line(code, err, r"the backtest has no complete window")
     assert _snapshot(store) == before and not (store / "reports").exists()
 
@@ -228,18 +263,22 @@ def test_a_bundle_inconsistent_with_its_model_is_a_one_line_error(store, corpus,
     data["window"]["horizon"] = 14
     config.write_text(json.dumps(data))
     before = _snapshot(store)
-    code, _, err = _run_cli(["predict", "--data", str(corpus["unsorted_rows"]), "--store", str(store),
-                             "--as-of", AS_OF], capsys)
+    code, _, err = _run_cli(
+        ["predict", "--data", str(corpus["unsorted_rows"]), "--store", str(store), "--as-of", AS_OF], capsys
+    )
     _assert_one_error_line(code, err, r"model bundle .*v0001 is inconsistent: model.keras does not fit")
     assert _snapshot(store) == before
 
 
-@pytest.mark.parametrize("flags, pattern", [
-    (["--length", "-5"], r"length=-5 is invalid"),
-    (["--freq", "0D"], r"freq='0D' is invalid"),
-    (["--n-series", "0"], r"n_series=0 is invalid"),
-    (["--n-series", "1000000", "--length", "100000"], r"too large for sample data"),
-])
+@pytest.mark.parametrize(
+    "flags, pattern",
+    [
+        (["--length", "-5"], r"length=-5 is invalid"),
+        (["--freq", "0D"], r"freq='0D' is invalid"),
+        (["--n-series", "0"], r"n_series=0 is invalid"),
+        (["--n-series", "1000000", "--length", "100000"], r"too large for sample data"),
+    ],
+)
 def test_sample_data_arguments_are_checked(tmp_path, capsys, flags, pattern):
     """Item 24: --length -5 and --freq 0D crashed, --n-series 0 wrote an empty file and exited 0."""
     out = tmp_path / "sample.parquet"

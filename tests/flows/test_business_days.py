@@ -15,7 +15,9 @@ TINY = ["--horizon", "5", "--input-size", "10", "--epochs", "1", "--units", "8",
 
 def test_cli_infers_business_days_trains_and_forecasts_weekdays(tmp_path):
     data, store = tmp_path / "trading.parquet", tmp_path / "store"
-    make_sample_panel(n_series=2, length=60, freq="B", start="2026-01-05").to_parquet(data, index=False)  # to 2026-03-27
+    make_sample_panel(n_series=2, length=60, freq="B", start="2026-01-05").to_parquet(
+        data, index=False
+    )  # to 2026-03-27
     assert main(["run", "--data", str(data), "--store", str(store), "--force-promote", *TINY]) == 0
     config = json.loads((store / "models" / "default" / "v0001" / "config.json").read_text())
     assert config["data"]["freq"] == "B"

@@ -72,20 +72,29 @@ def test_one_run_at_a_time_and_late_runs_are_cancelled(name):
 
 
 def test_scale_out_settings_from_the_environment(tmp_path):
-    env = {"RNN_FORECAST_STORE": str(tmp_path / "store"), "RNN_FORECAST_PARTITIONS": "8",
-           "RNN_FORECAST_TASK_RUNNER": "dask", "RNN_FORECAST_DASK_ADDRESS": "tcp://127.0.0.1:8786"}
+    env = {
+        "RNN_FORECAST_STORE": str(tmp_path / "store"),
+        "RNN_FORECAST_PARTITIONS": "8",
+        "RNN_FORECAST_TASK_RUNNER": "dask",
+        "RNN_FORECAST_DASK_ADDRESS": "tcp://127.0.0.1:8786",
+    }
     deployments = _build(env)
     for name in ("daily-retrain", "daily-predict"):
         params = deployments[name].parameters
-        assert (params["partitions"], params["task_runner"], params["dask_address"]) == (8, "dask", "tcp://127.0.0.1:8786")
+        assert (params["partitions"], params["task_runner"], params["dask_address"]) == (
+            8,
+            "dask",
+            "tcp://127.0.0.1:8786",
+        )
     train.validate_parameters(deployments["daily-retrain"].parameters)
     predict.validate_parameters(deployments["daily-predict"].parameters)
     # the served flows already run their mapped tasks on that cluster (no nested subflow per run)
     from prefect_dask import DaskTaskRunner
 
     flows = served_flows(env)
-    assert all(isinstance(f.task_runner, DaskTaskRunner) and f.task_runner.address == "tcp://127.0.0.1:8786"
-               for f in flows)
+    assert all(
+        isinstance(f.task_runner, DaskTaskRunner) and f.task_runner.address == "tcp://127.0.0.1:8786" for f in flows
+    )
 
 
 def test_the_run_form_describes_every_parameter_and_offers_the_choices():

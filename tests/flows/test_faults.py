@@ -27,7 +27,9 @@ def data_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def champion_store(tmp_path_factory, data_file) -> Path:
     store = tmp_path_factory.mktemp("champion") / "store"
-    assert main(["run", "--data", str(data_file), "--store", str(store), "--as-of", AS_OF, "--force-promote", *TINY]) == 0
+    assert (
+        main(["run", "--data", str(data_file), "--store", str(store), "--as-of", AS_OF, "--force-promote", *TINY]) == 0
+    )
     return store
 
 
@@ -57,7 +59,9 @@ def test_failure_between_training_and_promotion_keeps_the_champion(store, data_f
     decision = json.loads((registry.root / "v0002" / "decision.json").read_text())
     assert decision["promoted"] is False and decision["status"] == "pending"
     # Re-running the failed run completes: a new version, one partition, no duplicated rows.
-    assert main(["run", "--data", str(data_file), "--store", str(store), "--as-of", AS_OF, "--force-promote", *TINY]) == 0
+    assert (
+        main(["run", "--data", str(data_file), "--store", str(store), "--as-of", AS_OF, "--force-promote", *TINY]) == 0
+    )
     assert registry.champion() == "v0003"
     frame = pq.read_table(_partition(store)).to_pandas()
     assert not frame.duplicated(["unique_id", "ds"]).any()

@@ -33,9 +33,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "flow_fn, kwargs, field", CASES, ids=[f"{c[0].name}-{next(iter(c[1]))}-{c[2]}" for c in CASES]
-)
+@pytest.mark.parametrize("flow_fn, kwargs, field", CASES, ids=[f"{c[0].name}-{next(iter(c[1]))}-{c[2]}" for c in CASES])
 def test_bad_parameter_fails_the_run_before_any_task(flow_fn, kwargs, field, tmp_path):
     store = tmp_path / "store"
     state = flow_fn(store=str(store), **kwargs, return_state=True)
@@ -72,9 +70,16 @@ def test_cli_model_options_map_onto_the_config():
     assert (budget.train.steps, budget.train.epochs) == (120, 3)
     assert config_from_args(build_parser().parse_args(["run"])).train.steps == 500
     assert config_from_args(build_parser().parse_args(["run", "--no-refit"])).train.refit is False
-    chosen = config_from_args(build_parser().parse_args(
-        ["train", "--members", "2", "--test-windows", "4", "--val-windows", "0", "--scaler", "standard"]))
+    chosen = config_from_args(
+        build_parser().parse_args(
+            ["train", "--members", "2", "--test-windows", "4", "--val-windows", "0", "--scaler", "standard"]
+        )
+    )
     assert (chosen.model.members, chosen.window.test_windows, chosen.window.val_windows, chosen.train.scaler) == (
-        2, 4, 0, "standard")
+        2,
+        4,
+        0,
+        "standard",
+    )
     with pytest.raises(SystemExit):  # one or the other
         build_parser().parse_args(["run", "--refit", "--no-refit"])

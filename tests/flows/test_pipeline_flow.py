@@ -11,8 +11,19 @@ import pyarrow.parquet as pq
 from rnn_model.bundle import BUNDLE_FILES
 from rnn_model.outputs import PREDICTION_COLUMNS
 
-from ._support import (AS_OF, HORIZON, LAST_INPUT, N_SERIES, champion_of, child_flow_runs, decision_of, prediction_file,
-                       run_api, small_config, task_runs_of)
+from ._support import (
+    AS_OF,
+    HORIZON,
+    LAST_INPUT,
+    N_SERIES,
+    champion_of,
+    child_flow_runs,
+    decision_of,
+    prediction_file,
+    run_api,
+    small_config,
+    task_runs_of,
+)
 
 
 def test_pipeline_registers_and_promotes_v0001(trained):
@@ -82,7 +93,7 @@ def test_pipeline_writes_the_prediction_partition(trained, panel_file):
 
     table = pq.read_table(path)
     assert table.column_names[: len(PREDICTION_COLUMNS)] == PREDICTION_COLUMNS
-    assert table.column_names[len(PREDICTION_COLUMNS):] == ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
+    assert table.column_names[len(PREDICTION_COLUMNS) :] == ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
     frame = table.to_pandas()
     assert len(frame) == N_SERIES * HORIZON
     assert np.isfinite(frame["y_hat"].to_numpy(dtype=float)).all()
@@ -102,4 +113,3 @@ def test_pipeline_writes_the_prediction_partition(trained, panel_file):
     joined = frame.merge(actual, on=["unique_id", "ds"], how="left")
     assert joined["y"].notna().all()
     assert float(np.mean(np.abs(joined["y_hat"] - joined["y"]))) < 1.0  # amplitude is 4, noise sd 0.1
-

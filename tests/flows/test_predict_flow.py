@@ -9,8 +9,17 @@ import pyarrow.parquet as pq
 
 from flows.predict import predict
 
-from ._support import (AS_OF, HORIZON, LAST_INPUT, N_SERIES, prediction_file, read_flow_run, run_api, sine_frame,
-                       small_config)
+from ._support import (
+    AS_OF,
+    HORIZON,
+    LAST_INPUT,
+    N_SERIES,
+    prediction_file,
+    read_flow_run,
+    run_api,
+    sine_frame,
+    small_config,
+)
 
 
 def test_rerunning_the_same_as_of_replaces_the_partition(store_copy, panel_file):
@@ -76,8 +85,9 @@ def test_series_too_short_for_the_model_get_seasonal_naive(store_copy, tmp_path)
 
 def test_stale_data_is_said_in_the_result_and_the_run_list(store_copy, panel_file):
     """Issue 15.7: data that ends long before as_of (here 2026-01-15 vs 2026-12-02) is flagged."""
-    state = predict(data=str(panel_file), store=str(store_copy), config=small_config(), as_of="2026-12-02",
-                    return_state=True)
+    state = predict(
+        data=str(panel_file), store=str(store_copy), config=small_config(), as_of="2026-12-02", return_state=True
+    )
     result = state.result()
     stale = [w for w in result["warnings"] if w.startswith("stale data")]
     assert stale and "ds=2026-01-15 23:00:00" in stale[0] and "as_of=2026-12-02" in stale[0], result["warnings"]

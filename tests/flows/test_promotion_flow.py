@@ -23,15 +23,17 @@ def forced_store(trained, panel_file, tmp_path_factory):
     store = tmp_path_factory.mktemp("forced") / "store"
     shutil.copytree(trained["store"], store)
     worse = small_config(model=WORSE["model"], train={**WORSE["train"], "refit": True})
-    state = train(data=str(panel_file), store=str(store), config=worse, as_of=AS_OF,
-                  force_promote=True, return_state=True)
+    state = train(
+        data=str(panel_file), store=str(store), config=worse, as_of=AS_OF, force_promote=True, return_state=True
+    )
     assert state.is_completed(), state.message
     return store, state.result()
 
 
 def test_worse_challenger_keeps_the_champion(store_copy, panel_file):
-    state = train(data=str(panel_file), store=str(store_copy), config=small_config(**WORSE), as_of=AS_OF,
-                  return_state=True)
+    state = train(
+        data=str(panel_file), store=str(store_copy), config=small_config(**WORSE), as_of=AS_OF, return_state=True
+    )
     assert state.is_completed(), state.message  # losing is a decision, not a failure
     result = state.result()
     assert result["version"] == "v0002"
@@ -80,8 +82,9 @@ def test_force_promote_without_refit_promotes_the_model_the_gate_judged(trained,
     """refit is off by default: a forced promotion writes the early-stopped model, as it was scored."""
     store = tmp_path / "store"
     shutil.copytree(trained["store"], store)
-    result = train(data=str(panel_file), store=str(store), config=small_config(**WORSE), as_of=AS_OF,
-                   force_promote=True)
+    result = train(
+        data=str(panel_file), store=str(store), config=small_config(**WORSE), as_of=AS_OF, force_promote=True
+    )
     assert result["promoted"] is True and champion_of(store) == "v0002"
     meta = json.loads((store / "models" / "default" / "v0002" / "meta.json").read_text())
     assert meta["refit"] is None
@@ -133,8 +136,12 @@ def test_an_identical_challenger_ties_and_is_not_promoted(panel_file, tmp_path):
     # the champion trained through its validation horizons: every held-out window of the challenger is
     # after that, so all of them are compared, and both models score exactly the same there
     assert evidence["champion_trained_through"] == (LAST_INPUT - pd.Timedelta(hours=HORIZON * TEST_WINDOWS)).isoformat()
-    assert evidence["fair_windows"] == decision_of(store, "v0001")["evidence"]["held_out_windows"] == \
-        evidence["held_out_windows"] > 0
+    assert (
+        evidence["fair_windows"]
+        == decision_of(store, "v0001")["evidence"]["held_out_windows"]
+        == evidence["held_out_windows"]
+        > 0
+    )
     assert evidence["champion_fair_mase"] == evidence["challenger_fair_mase"]
     assert evidence["improvement"] == 0.0
     assert not evidence["champion_fair_mase"] < evidence["challenger_fair_mase"]  # never a champion advantage

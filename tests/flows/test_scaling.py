@@ -47,15 +47,17 @@ def split_data(tmp_path_factory) -> Path:
 def partitioned_store(tmp_path_factory, split_data) -> dict:
     """Train and predict with 4 groups on the thread pool, reading the data through a file:// URL."""
     store = tmp_path_factory.mktemp("scaling-store") / "store"
-    result = pipeline(data=split_data.as_uri(), store=str(store), config=small_config(), as_of=AS_OF,
-                      partitions=PARTITIONS)
+    result = pipeline(
+        data=split_data.as_uri(), store=str(store), config=small_config(), as_of=AS_OF, partitions=PARTITIONS
+    )
     return {"store": store, "result": result}
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as local:
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as local:
         yield local
 
 
@@ -86,8 +88,9 @@ def test_partitioned_backtest_scores_every_series_as_one_pass(partitioned_store,
     store = str(partitioned_store["store"])
     results, reports = [], []
     for partitions in (1, PARTITIONS):
-        result = backtest(data=str(split_data), store=store, config=small_config(), as_of=AS_OF, n_windows=2,
-                          partitions=partitions)
+        result = backtest(
+            data=str(split_data), store=store, config=small_config(), as_of=AS_OF, n_windows=2, partitions=partitions
+        )
         results.append({r["model"]: [r[m] for m in ("mae", "rmse", "smape", "mase")] for r in result["metrics"]})
         frame = pd.read_parquet(Path(result["report"]) / "backtest.parquet")
         reports.append(frame.sort_values(["model", "unique_id", "ds"]).reset_index(drop=True))
@@ -105,9 +108,16 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
     thread = _predictions(store)
     # As a deployment would: the runner named by parameters only. The flow (decorated with the thread
     # pool) runs itself once more as a subflow on the Dask runner.
-    state = predict(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF,
-                    partitions=PARTITIONS, task_runner="dask", dask_address=cluster.scheduler_address,
-                    return_state=True)
+    state = predict(
+        data=str(split_data),
+        store=str(store),
+        config=small_config(),
+        as_of=AS_OF,
+        partitions=PARTITIONS,
+        task_runner="dask",
+        dask_address=cluster.scheduler_address,
+        return_state=True,
+    )
     assert state.is_completed(), state.message
     dask = _predictions(store)
     assert dask.created_at.min() > thread.created_at.max()  # rewritten by the Dask run
@@ -127,9 +137,26 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
 
     # the CLI (flow.with_options(task_runner=...)) on the same cluster; then a thread-pool run without
     # partitions: the 4 parts are replaced by one
-    assert main(["predict", "--data", split_data.as_uri(), "--store", str(store), "--as-of", AS_OF,
-                 "--partitions", str(PARTITIONS), "--task-runner", "dask",
-                 "--dask-address", cluster.scheduler_address]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--data",
+                split_data.as_uri(),
+                "--store",
+                str(store),
+                "--as-of",
+                AS_OF,
+                "--partitions",
+                str(PARTITIONS),
+                "--task-runner",
+                "dask",
+                "--dask-address",
+                cluster.scheduler_address,
+            ]
+        )
+        == 0
+    )
     pd.testing.assert_frame_equal(_predictions(store)[cols], thread[cols])
     assert predict(data=str(split_data), store=str(store), config=small_config(), as_of=AS_OF)["partitions"] == 1
     folder = store / "predictions" / f"as_of={AS_OF}"
@@ -143,9 +170,16 @@ def test_dask_cluster_predictions_equal_the_thread_pool(partitioned_store, split
 def test_pipeline_asked_for_dask_runs_itself_once_on_the_cluster(partitioned_store, split_data, cluster, tmp_path):
     # as a deployment of the pipeline would: the runner named by parameters only
     store = tmp_path / "store"
-    state = pipeline(data=split_data.as_uri(), store=str(store), config=small_config(), as_of=AS_OF,
-                     partitions=PARTITIONS, task_runner="dask", dask_address=cluster.scheduler_address,
-                     return_state=True)
+    state = pipeline(
+        data=split_data.as_uri(),
+        store=str(store),
+        config=small_config(),
+        as_of=AS_OF,
+        partitions=PARTITIONS,
+        task_runner="dask",
+        dask_address=cluster.scheduler_address,
+        return_state=True,
+    )
     assert state.is_completed(), state.message
     assert state.result()["train"]["version"] == "v0001"
     (child,) = run_api(child_flow_runs, state.state_details.flow_run_id)  # the pipeline, on the Dask runner
@@ -163,8 +197,10 @@ def test_runner_choices_are_refused_clearly_before_anything_runs(monkeypatch, tm
     monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if the [dask] extra were not installed
     assert main(["predict", "--data", str(split_data), "--store", str(store), "--task-runner", "dask"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("error: task_runner='dask' needs prefect-dask, which is not installed: "
-                   "pip install 'rnn-forecast-pipeline[dask]' (prefect-dask)")
+    assert err == (
+        "error: task_runner='dask' needs prefect-dask, which is not installed: "
+        "pip install 'rnn-forecast-pipeline[dask]' (prefect-dask)"
+    )
     monkeypatch.undo()
     assert main(["predict", "--data", str(split_data), "--store", str(store), "--dask-address", "tcp://h:8786"]) == 2
     assert "dask_address is set but task_runner='thread'" in capsys.readouterr().err

@@ -32,8 +32,13 @@ def tiny_config(freq: str = "h", **sections) -> ForecastConfig:
 
 
 def seasonal_frame(
-    n_series: int = 3, length: int = 120, freq: str = "h", start: str = "2026-01-01", seed: int = 0,
-    period: int = 24, noise: float = 0.1,
+    n_series: int = 3,
+    length: int = 120,
+    freq: str = "h",
+    start: str = "2026-01-01",
+    seed: int = 0,
+    period: int = 24,
+    noise: float = 0.1,
 ) -> pd.DataFrame:
     """A seeded long frame: level + trend + one sine of ``period`` steps + Gaussian noise per series."""
     rng = np.random.default_rng(seed)
@@ -52,7 +57,11 @@ def run_python(script: str, *args: str) -> subprocess.Popen:
     The environment is inherited, so the child sees the same devices as the test process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", script, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
 

@@ -49,8 +49,9 @@ with open(sys.argv[3], "wb") as fh:
 """
 
 
-def test_round_trip_in_a_fresh_process_gives_identical_predictions(bundle_dir, hourly_parquet, tiny_trained,
-                                                                     hourly_panel, tmp_path):
+def test_round_trip_in_a_fresh_process_gives_identical_predictions(
+    bundle_dir, hourly_parquet, tiny_trained, hourly_panel, tmp_path
+):
     proc = run_python(LOAD_AND_PREDICT, str(bundle_dir), str(hourly_parquet), str(tmp_path / "y_hat.bin"))
     expected, _ = tiny_trained.forecaster.forecast_future(hourly_panel)
     wait_ok(proc)
@@ -90,8 +91,14 @@ def test_missing_file_is_named(bundle_dir, tmp_path, name):
 
 @pytest.mark.parametrize(
     "name,content",
-    [("model.keras", b"PK\x03\x04 truncated zip"), ("scaler.parquet", b"PAR1garbage"), ("config.json", b"{not json"),
-     ("meta.json", b""), ("config.json", json.dumps({"model": {"units": -1}}).encode()), ("config.json", b"[]")],
+    [
+        ("model.keras", b"PK\x03\x04 truncated zip"),
+        ("scaler.parquet", b"PAR1garbage"),
+        ("config.json", b"{not json"),
+        ("meta.json", b""),
+        ("config.json", json.dumps({"model": {"units": -1}}).encode()),
+        ("config.json", b"[]"),
+    ],
     ids=["model", "scaler", "config-syntax", "meta-empty", "config-invalid", "config-not-an-object"],
 )
 def test_corrupt_file_is_a_model_load_error(bundle_dir, tmp_path, name, content):

@@ -130,8 +130,16 @@ def test_replace_changes_only_named_fields_and_validates():
 
 @pytest.mark.parametrize(
     "freq,season,horizon",
-    [("h", 24, 24), ("30min", 48, 48), ("min", 1440, 96), ("D", 7, 14), ("W", 52, 13), ("MS", 12, 12),
-     ("QS", 4, 8), ("1", 1, 8)],
+    [
+        ("h", 24, 24),
+        ("30min", 48, 48),
+        ("min", 1440, 96),
+        ("D", 7, 14),
+        ("W", 52, 13),
+        ("MS", 12, 12),
+        ("QS", 4, 8),
+        ("1", 1, 8),
+    ],
 )
 def test_season_and_horizon_follow_the_frequency(freq, season, horizon):
     assert season_length_for(freq) == season

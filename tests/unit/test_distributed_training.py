@@ -65,8 +65,12 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_forecasts(hourly_parqu
     out = wait_ok(run_python(MIRRORED, str(hourly_parquet), str(tmp_path / "bundle")), timeout=400)
     got = json.loads(out.strip().splitlines()[-1])
     assert len(got["devices"]) == 2
-    assert got["extra"] == {"strategy": "mirrored", "replicas": 2, "chief": True,
-                            "trained_through": _trained_through(hourly_parquet)}
+    assert got["extra"] == {
+        "strategy": "mirrored",
+        "replicas": 2,
+        "chief": True,
+        "trained_through": _trained_through(hourly_parquet),
+    }
     assert len(got["history"]["loss"]) == 2 and np.isfinite(got["history"]["loss"]).all()
     assert np.isfinite(got["history"]["val_loss"]).all()
     assert got["rows"] == got["n_series"] * TINY_HORIZON and got["fallback"] == []
@@ -124,8 +128,14 @@ def test_multi_worker_strategy_with_two_worker_processes(hourly_parquet):
     from rnn_model.training import min_train_length, train
 
     window = WindowConfig(input_size=24, horizon=6, max_windows_per_series=40, val_windows=1)
-    cfg = resolve(ForecastConfig(window=window, model=ModelConfig(units=8),
-                                 train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=3, scaler="standard")), "h")
+    cfg = resolve(
+        ForecastConfig(
+            window=window,
+            model=ModelConfig(units=8),
+            train=TrainConfig(epochs=2, steps=None, batch_size=32, seed=3, scaler="standard"),
+        ),
+        "h",
+    )
     panel, _ = build_panel(read_long_table(hourly_parquet, cfg.data), cfg.data, min_length=min_train_length(cfg))
     one_device = train(panel, cfg).history
     np.testing.assert_allclose(chief["history"]["loss"], one_device["loss"], rtol=1e-4)

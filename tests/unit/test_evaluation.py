@@ -48,8 +48,13 @@ def test_seasonal_naive_never_reads_the_targets():
 
 
 def test_baselines_fall_back_to_naive_and_skip_masked_values():
-    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2026-01-01", periods=8, freq="h"),
-                       "y": [1.0, 2, 3, 4, np.nan, 6, 7, np.nan]})
+    df = pd.DataFrame(
+        {
+            "unique_id": "a",
+            "ds": pd.date_range("2026-01-01", periods=8, freq="h"),
+            "y": [1.0, 2, 3, 4, np.nan, 6, 7, np.nan],
+        }
+    )
     panel, _ = panel_from_frame(df, DataConfig())
     out = baseline_forecasts(panel, np.array([0, 0]), np.array([2, 8]), horizon=2, season_length=4)
     np.testing.assert_array_equal(out["naive"], [[2, 2], [7, 7]])  # origin 8: y[7] is masked -> last seen 7
@@ -107,13 +112,15 @@ def test_evaluate_scores_by_hand(season3):
 
 
 def test_score_per_series_and_overall_mase_is_the_mean_over_series():
-    frame = pd.DataFrame({
-        "unique_id": ["a", "a", "b", "b"],
-        "horizon_step": [1, 2, 1, 2],
-        "y": [1.0, 2.0, 10.0, 10.0],
-        "y_hat": [2.0, 4.0, 10.0, 14.0],
-        "model": "m",
-    })
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["a", "a", "b", "b"],
+            "horizon_step": [1, 2, 1, 2],
+            "y": [1.0, 2.0, 10.0, 10.0],
+            "y_hat": [2.0, 4.0, 10.0, 14.0],
+            "model": "m",
+        }
+    )
     scales = pd.Series({"a": 0.5, "b": 4.0})
     s = score(frame, scales)
     per = s.per_series.set_index("unique_id")
@@ -167,12 +174,24 @@ def test_backtest_model_scored_on_the_same_windows_as_the_baselines(hourly_panel
 def test_short_series_are_scored_on_the_test_horizons_they_have():
     """evaluate scores make_split's test horizons: as many as fit per series (never one the model trained
     on), each series' MASE scaled by its seasonal-naive MAE before them."""
-    cfg = resolve(ForecastConfig(data=DataConfig(season_length=3),
-                                 window=WindowConfig(input_size=3, horizon=3, val_windows=1, test_windows=3)), "D")
+    cfg = resolve(
+        ForecastConfig(
+            data=DataConfig(season_length=3),
+            window=WindowConfig(input_size=3, horizon=3, val_windows=1, test_windows=3),
+        ),
+        "D",
+    )
     rng = np.random.default_rng(0)
-    frames = [pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2026-03-01", periods=n, freq="D"),
-                            "y": np.tile(SEASONAL[:3], n)[:n] + rng.standard_normal(n)})
-              for uid, n in (("long", 24), ("mid", 12), ("short", 9), ("one", 6))]
+    frames = [
+        pd.DataFrame(
+            {
+                "unique_id": uid,
+                "ds": pd.date_range("2026-03-01", periods=n, freq="D"),
+                "y": np.tile(SEASONAL[:3], n)[:n] + rng.standard_normal(n),
+            }
+        )
+        for uid, n in (("long", 24), ("mid", 12), ("short", 9), ("one", 6))
+    ]
     panel, _ = panel_from_frame(pd.concat(frames, ignore_index=True), DataConfig(freq="D"))
     forecasts, scores = evaluate({}, panel, cfg)
     sn = forecasts[forecasts["model"] == "seasonal_naive"]
@@ -180,11 +199,16 @@ def test_short_series_are_scored_on_the_test_horizons_they_have():
     windows = sn.groupby("unique_id")["cutoff"].nunique().to_dict()
     assert windows == {"long": 3, "mid": 2, "short": 1}
     last = {uid: g["ds"].max() for uid, g in sn.groupby("unique_id")}
-    assert last == {uid: pd.Timestamp("2026-03-01") + pd.Timedelta(days=n - 1) for uid, n in (("long", 24), ("mid", 12),
-                                                                                               ("short", 9))}
+    assert last == {
+        uid: pd.Timestamp("2026-03-01") + pd.Timedelta(days=n - 1)
+        for uid, n in (("long", 24), ("mid", 12), ("short", 9))
+    }
     first = sn.groupby("unique_id")["ds"].min().to_dict()  # the first test target: val_end
-    assert first == {"long": pd.Timestamp("2026-03-16"), "mid": pd.Timestamp("2026-03-07"),
-                     "short": pd.Timestamp("2026-03-07")}
+    assert first == {
+        "long": pd.Timestamp("2026-03-16"),
+        "mid": pd.Timestamp("2026-03-07"),
+        "short": pd.Timestamp("2026-03-07"),
+    }
     for uid, test_start in (("long", 15), ("mid", 6), ("short", 6), ("one", 6)):
         i = list(panel.ids).index(uid)
         y = panel.series(i).astype(np.float64)[:test_start]

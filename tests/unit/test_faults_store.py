@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -59,7 +58,8 @@ def test_sigkill_while_writing_predictions_leaves_old_or_new_partition(tmp_path,
     write_predictions(_frame(n, 1.0), store, "2026-01-01")  # yesterday's complete partition
     child = subprocess.Popen(
         [sys.executable, "-c", WRITER.format(root=str(ROOT), n=n, store=str(store))],
-        stdout=subprocess.PIPE, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
     )
     assert child.stdout.readline().strip() == b"ready"
     time.sleep(delay)

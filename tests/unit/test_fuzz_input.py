@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,15 +75,43 @@ class Spec:
         return root / next(iter(self.files)) if self.single_file else root
 
 
-_STARTS = [dt.datetime(2026, 1, 1), dt.datetime(2026, 11, 30, 23), dt.datetime(1970, 1, 1), dt.datetime(2099, 1, 1),
-           dt.datetime(1678, 1, 2), dt.datetime(2261, 12, 1), dt.datetime(1500, 1, 1), dt.datetime(3000, 1, 1),
-           dt.datetime(2262, 4, 10)]
-_STEPS = {"h": dt.timedelta(hours=1), "D": dt.timedelta(days=1), "15min": dt.timedelta(minutes=15),
-          "W": dt.timedelta(days=7), "s": dt.timedelta(seconds=1)}
+_STARTS = [
+    dt.datetime(2026, 1, 1),
+    dt.datetime(2026, 11, 30, 23),
+    dt.datetime(1970, 1, 1),
+    dt.datetime(2099, 1, 1),
+    dt.datetime(1678, 1, 2),
+    dt.datetime(2261, 12, 1),
+    dt.datetime(1500, 1, 1),
+    dt.datetime(3000, 1, 1),
+    dt.datetime(2262, 4, 10),
+]
+_STEPS = {
+    "h": dt.timedelta(hours=1),
+    "D": dt.timedelta(days=1),
+    "15min": dt.timedelta(minutes=15),
+    "W": dt.timedelta(days=7),
+    "s": dt.timedelta(seconds=1),
+}
 _INT_STARTS = [0, -5, 10**6, 2**61 - 100, 2**62, 2**63 - 100, -(2**63) + 5]
 _FREQS = ["h", "D", "W", "MS", "B", "15min", "1", "2", "0D", "-1D", "1000000000000D", "bogus", "7", "s"]
-_AS_OFS = ["now", "2026-01-02", "2026-01-02T05:00", "2026-01-02T05:00:00.5", "2099-01-01", "9999-12-31",
-           "1500-01-01", "5", "-3", "²", "yesterday", "2026-13-45", "20", "100000", "2026-11-30T23:00:00+05:00"]
+_AS_OFS = [
+    "now",
+    "2026-01-02",
+    "2026-01-02T05:00",
+    "2026-01-02T05:00:00.5",
+    "2099-01-01",
+    "9999-12-31",
+    "1500-01-01",
+    "5",
+    "-3",
+    "²",
+    "yesterday",
+    "2026-13-45",
+    "20",
+    "100000",
+    "2026-11-30T23:00:00+05:00",
+]
 
 
 def _sometimes(draw, odd, usual, one_in: int = 8):
@@ -110,8 +137,25 @@ def _timestamps(draw, positions: list[int]) -> tuple[list, str]:
 
 
 def _ds_column(draw, positions: list[int]) -> pa.Array:
-    kind = _sometimes(draw, ["ts_s", "ts_ms", "ts_tz", "date32", "int32", "uint64", "str_iso", "str_garbage", "float",
-                             "str_offsets", "dictionary_str", "null"], ["ts_us", "ts_ns", "int64"], one_in=5)
+    kind = _sometimes(
+        draw,
+        [
+            "ts_s",
+            "ts_ms",
+            "ts_tz",
+            "date32",
+            "int32",
+            "uint64",
+            "str_iso",
+            "str_garbage",
+            "float",
+            "str_offsets",
+            "dictionary_str",
+            "null",
+        ],
+        ["ts_us", "ts_ns", "int64"],
+        one_in=5,
+    )
     if kind in ("int64", "int32", "uint64", "float"):
         start = _sometimes(draw, _INT_STARTS, [0, 10**6])
         step = _sometimes(draw, [2, 7, 10**9, 2**40], 1)
@@ -130,8 +174,12 @@ def _ds_column(draw, positions: list[int]) -> pa.Array:
     chosen, _ = _timestamps(draw, positions)
     if kind.startswith("str") or kind == "dictionary_str":
         if kind == "str_garbage":
-            text = [draw(st.sampled_from(["yesterday", "", "NaT", "2026-02-30", "١٢", "0"])) if i % 5 == 0 else
-                    (c.isoformat() if c else None) for i, c in enumerate(chosen)]
+            text = [
+                draw(st.sampled_from(["yesterday", "", "NaT", "2026-02-30", "١٢", "0"]))
+                if i % 5 == 0
+                else (c.isoformat() if c else None)
+                for i, c in enumerate(chosen)
+            ]
         elif kind == "str_offsets":
             text = [(c.isoformat() + ("+00:00" if i % 2 else "+05:30")) if c else None for i, c in enumerate(chosen)]
         else:
@@ -200,8 +248,9 @@ def _id_column(draw, series: list[int]) -> pa.Array:
 @st.composite
 def input_specs(draw) -> Spec:
     n_series = draw(st.integers(1, 4))
-    lengths = [draw(st.integers(0, 70)) if draw(st.integers(0, 3)) == 0 else draw(st.integers(30, 70))
-               for _ in range(n_series)]
+    lengths = [
+        draw(st.integers(0, 70)) if draw(st.integers(0, 3)) == 0 else draw(st.integers(30, 70)) for _ in range(n_series)
+    ]
     series, positions = [], []
     for s, length in enumerate(lengths):
         pos = list(range(length))
@@ -214,7 +263,11 @@ def input_specs(draw) -> Spec:
         series += [s] * len(pos)
         positions += pos
     notes = [f"lengths={lengths}"]
-    columns = {"unique_id": _id_column(draw, series), "ds": _ds_column(draw, positions), "y": _y_column(draw, len(series))}
+    columns = {
+        "unique_id": _id_column(draw, series),
+        "ds": _ds_column(draw, positions),
+        "y": _y_column(draw, len(series)),
+    }
     order = draw(st.permutations(range(len(series)))) if draw(st.integers(0, 3)) == 0 else list(range(len(series)))
     table = pa.table(columns).take(pa.array(order, pa.int64())) if series else pa.table(columns)
     mutation = _sometimes(draw, ["drop_y", "rename_ds", "extra", "duplicate_y"], "none")
@@ -228,14 +281,22 @@ def input_specs(draw) -> Spec:
         table = table.append_column("y", table.column("y"))
     notes.append(f"types={[str(t) for t in table.schema.types]} mutation={mutation}")
     files, single = _layout(draw, table, notes)
-    config = {"data": {"freq": _sometimes(draw, _FREQS, None, one_in=4)},
-              "window": {"horizon": draw(st.integers(1, 6)), "input_size": draw(st.integers(1, 12))}}
+    config = {
+        "data": {"freq": _sometimes(draw, _FREQS, None, one_in=4)},
+        "window": {"horizon": draw(st.integers(1, 6)), "input_size": draw(st.integers(1, 12))},
+    }
     for policy, allowed in ALLOWED_POLICIES.items():
         if draw(st.integers(0, 3)) == 0:
             config["data"][policy] = draw(st.sampled_from(allowed))
-    return Spec(files=files, single_file=single, config=config, as_of=_sometimes(draw, _AS_OFS, None, one_in=4),
-                purpose=draw(st.sampled_from(["predict", "train"])), partitions=draw(st.sampled_from([1, 1, 3])),
-                notes=notes)
+    return Spec(
+        files=files,
+        single_file=single,
+        config=config,
+        as_of=_sometimes(draw, _AS_OFS, None, one_in=4),
+        purpose=draw(st.sampled_from(["predict", "train"])),
+        partitions=draw(st.sampled_from([1, 1, 3])),
+        notes=notes,
+    )
 
 
 def _layout(draw, table: pa.Table, notes: list[str]) -> tuple[dict, bool]:
@@ -256,11 +317,23 @@ def _layout(draw, table: pa.Table, notes: list[str]) -> tuple[dict, bool]:
         rows = table.take(pa.array(np.flatnonzero(parts == i)))
         rel = f"sub{i}/part-{i}.parquet" if layout == "nested" else f"part-{i}.parquet"
         files[rel] = rows
-    if layout == "hive" and "unique_id" in table.column_names and pa.types.is_string(table.schema.field("unique_id").type):
+    if (
+        layout == "hive"
+        and "unique_id" in table.column_names
+        and pa.types.is_string(table.schema.field("unique_id").type)
+    ):
         files = {}
         ids = table.column("unique_id").to_pylist()
-        for uid in sorted({i for i in ids if i is not None and not set(i) & {"/", "=", "\x00"} and i not in ("", ".", "..")
-                           and not i.startswith((".", "_"))}):
+        for uid in sorted(
+            {
+                i
+                for i in ids
+                if i is not None
+                and not set(i) & {"/", "=", "\x00"}
+                and i not in ("", ".", "..")
+                and not i.startswith((".", "_"))
+            }
+        ):
             mask = pa.array([i == uid for i in ids])
             files[f"unique_id={uid}/part-0.parquet"] = table.filter(mask).drop_columns(["unique_id"])
         files = files or {"part-0.parquet": table}
@@ -268,13 +341,20 @@ def _layout(draw, table: pa.Table, notes: list[str]) -> tuple[dict, bool]:
         last = sorted(files)[-1]
         t = files[last]
         if t.column_names.count("y") == 1:
-            files[last] = draw(st.sampled_from([
-                t.rename_columns([("value" if c == "y" else c) for c in t.column_names]),
-                t.set_column(t.column_names.index("y"), "y", pa.array([str(v) for v in t.column("y").to_pylist()])),
-            ]))
+            files[last] = draw(
+                st.sampled_from(
+                    [
+                        t.rename_columns([("value" if c == "y" else c) for c in t.column_names]),
+                        t.set_column(
+                            t.column_names.index("y"), "y", pa.array([str(v) for v in t.column("y").to_pylist()])
+                        ),
+                    ]
+                )
+            )
     if layout == "junk":
-        files[draw(st.sampled_from(["README.txt", "zero.parquet", ".part.tmp", "_temporary/x.parquet"]))] = \
-            draw(st.sampled_from([b"", b"unique_id,ds,y\na,2026-01-01,1\n", b"PAR1garbagePAR1"]))
+        files[draw(st.sampled_from(["README.txt", "zero.parquet", ".part.tmp", "_temporary/x.parquet"]))] = draw(
+            st.sampled_from([b"", b"unique_id,ds,y\na,2026-01-01,1\n", b"PAR1garbagePAR1"])
+        )
     return files, False
 
 
@@ -338,8 +418,11 @@ def classify(run, seconds: float = TIME_BOUND_S) -> tuple[str, str]:
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _kind_of(message: str) -> str:
@@ -371,8 +454,14 @@ def test_the_harness_catches_a_defect_reintroduced(monkeypatch, tmp_path):
     """A fuzzed input that reaches a broken step is reported as a traceback, not counted as an error."""
     import rnn_model.partitions as partitions
 
-    spec = Spec(files={"data.parquet": pa.table({"unique_id": ["a"] * 30, "ds": pa.array(range(30)),
-                                                 "y": [float(i % 5) for i in range(30)]})}, single_file=True)
+    spec = Spec(
+        files={
+            "data.parquet": pa.table(
+                {"unique_id": ["a"] * 30, "ds": pa.array(range(30)), "y": [float(i % 5) for i in range(30)]}
+            )
+        },
+        single_file=True,
+    )
     path = spec.write(tmp_path)
     assert classify(lambda: ingest(spec, path))[0] == "ok"
     monkeypatch.setattr(partitions, "check_forecast_room", lambda *a: np.zeros(2)[5])  # an IndexError inside
@@ -389,8 +478,14 @@ def test_fuzzed_inputs_end_in_success_or_a_one_line_error(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz")
     started = time.perf_counter()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG, print_blob=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=not LONG,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(spec=input_specs())
     def one(spec: Spec) -> None:
         root = Path(tempfile.mkdtemp(dir=base))
@@ -412,8 +507,14 @@ def test_fuzzed_inputs_end_in_success_or_a_one_line_error(tmp_path_factory):
         one()
     finally:
         elapsed = time.perf_counter() - started
-        summary = {"examples": sum(stats.values()), "seconds": round(elapsed, 1), "outcomes": dict(stats),
-                   "error_kinds": dict(kinds.most_common()), "failures": failures[:20], "derandomized": not LONG}
+        summary = {
+            "examples": sum(stats.values()),
+            "seconds": round(elapsed, 1),
+            "outcomes": dict(stats),
+            "error_kinds": dict(kinds.most_common()),
+            "failures": failures[:20],
+            "derandomized": not LONG,
+        }
         print(json.dumps(summary, indent=1))
         if os.environ.get("FUZZ_REPORT"):
             Path(os.environ["FUZZ_REPORT"]).write_text(json.dumps(summary, indent=1) + "\n")

@@ -19,8 +19,17 @@ def frame(errors: dict[str, list[list[float]]], cutoffs=("2026-01-01", "2026-01-
         for uid_i, windows in enumerate(per_window):
             for cutoff, err in zip(cutoffs, windows):
                 for k in range(H):
-                    rows.append({"unique_id": f"s{uid_i}", "cutoff": pd.Timestamp(cutoff), "horizon_step": k + 1,
-                                 "y": 0.0, "y_hat": float(err), "model": model, "covered": True})
+                    rows.append(
+                        {
+                            "unique_id": f"s{uid_i}",
+                            "cutoff": pd.Timestamp(cutoff),
+                            "horizon_step": k + 1,
+                            "y": 0.0,
+                            "y_hat": float(err),
+                            "model": model,
+                            "covered": True,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -39,8 +48,9 @@ def test_identical_models_tie_and_the_champion_stays():
 
 def test_the_champion_is_scored_only_after_its_training_data():
     # The champion is perfect on the first window (it trained on it) and worse than the challenger after.
-    f = frame({"challenger": [[0.5, 0.5, 0.5]] * 2, "champion": [[0.0, 0.6, 0.6]] * 2,
-               "seasonal_naive": [[1, 1, 1]] * 2})
+    f = frame(
+        {"challenger": [[0.5, 0.5, 0.5]] * 2, "champion": [[0.0, 0.6, 0.6]] * 2, "seasonal_naive": [[1, 1, 1]] * 2}
+    )
     unfair = paired_comparison(f, scales(2), "champion", "challenger")
     assert unfair["base_mase"] < unfair["other_mase"]  # on all windows the champion would look better
     d = judge(f, scales(2), margin=0.01, champion_through="2026-01-02")

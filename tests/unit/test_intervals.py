@@ -46,8 +46,15 @@ def _backtest_frame() -> tuple[pd.DataFrame, pd.Series]:
         for step in (1, 2):
             for model, err in (("challenger", step), ("seasonal_naive", 2 * step)):
                 for k in (0, 1):  # two windows
-                    rows.append({"unique_id": uid, "horizon_step": step, "model": model, "y": 100.0,
-                                 "y_hat": 100.0 + (err + k) * s * (-1) ** k})
+                    rows.append(
+                        {
+                            "unique_id": uid,
+                            "horizon_step": step,
+                            "model": model,
+                            "y": 100.0,
+                            "y_hat": 100.0 + (err + k) * s * (-1) ** k,
+                        }
+                    )
     return pd.DataFrame(rows), pd.Series({"a": 1.0, "b": 10.0})
 
 
@@ -79,14 +86,19 @@ def test_add_intervals_uses_model_quantiles_for_model_rows_and_seasonal_naive_fo
     frame = future_frame(panel, None, None, cfg)
     frame.loc[frame["unique_id"] == "s0", "source"] = "model"  # pretend the model covered s0
     h = TINY_HORIZON
-    intervals = {"levels": [80, 95], "models": {
-        "challenger": {"80": [1.0] * h, "95": [2.0] * h},
-        "seasonal_naive": {"80": [3.0] * h, "95": [4.0] * h}}}
+    intervals = {
+        "levels": [80, 95],
+        "models": {
+            "challenger": {"80": [1.0] * h, "95": [2.0] * h},
+            "seasonal_naive": {"80": [3.0] * h, "95": [4.0] * h},
+        },
+    }
     add_intervals(frame, panel, cfg, intervals)
     from rnn_model.baselines import seasonal_naive_scale
 
-    scale = dict(zip(panel.ids.astype(str), seasonal_naive_scale(panel, panel.lengths.astype(np.int64),
-                                                                 cfg.data.season_length)))
+    scale = dict(
+        zip(panel.ids.astype(str), seasonal_naive_scale(panel, panel.lengths.astype(np.int64), cfg.data.season_length))
+    )
     for row in frame.itertuples():
         q80, q95 = (1.0, 2.0) if row.unique_id == "s0" else (3.0, 4.0)
         assert row.y_hi_80 - row.y_hat == pytest.approx(q80 * scale[row.unique_id])
@@ -244,7 +256,9 @@ def test_the_fallback_reports_too_few_scores_and_why_bounds_are_missing():
     frame = future_frame(panel, None, None, cfg)
     add_intervals(frame, panel, cfg, {"levels": [80, 95], "models": {"seasonal_naive": {"80": [1.0] * 6}}})
     assert frame["y_lo_95"].isna().all()
-    assert frame.attrs["intervals"]["missing"] == {"no 95 % quantile for seasonal_naive": {"series": 1, "examples": ["s0"]}}
+    assert frame.attrs["intervals"]["missing"] == {
+        "no 95 % quantile for seasonal_naive": {"series": 1, "examples": ["s0"]}
+    }
 
 
 def test_too_little_history_gives_missing_bounds_with_the_reason_not_an_error():
@@ -253,7 +267,7 @@ def test_too_little_history_gives_missing_bounds_with_the_reason_not_an_error():
     frame = future_frame(panel, None, None, cfg)
     add_intervals(frame, panel, cfg, None)
     assert frame["y_hat"].notna().all() and frame[BOUNDS].isna().all().all()
-    (reason, which), = frame.attrs["intervals"]["missing"].items()
+    ((reason, which),) = frame.attrs["intervals"]["missing"].items()
     assert "no calibration window" in reason and which == {"series": 2, "examples": ["s0", "s1"]}
     need = TINY_INPUT + TINY_HORIZON
     assert f"input_size + horizon = {need} fully observed points" in reason, reason

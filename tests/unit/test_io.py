@@ -133,8 +133,9 @@ def test_integer_and_date_ds_columns_are_read(tmp_path):
     df.to_parquet(tmp_path / "int.parquet", index=False)
     panel, report = build_panel(read_long_table(tmp_path / "int.parquet", DataConfig()), DataConfig())
     assert panel.freq == "1" and panel.lengths.tolist() == [5]
-    dates = pa.table({"unique_id": ["a"] * 4, "ds": pa.array(pd.date_range("2026-01-01", periods=4).date),
-                      "y": [1.0, 2.0, 3.0, 5.0]})
+    dates = pa.table(
+        {"unique_id": ["a"] * 4, "ds": pa.array(pd.date_range("2026-01-01", periods=4).date), "y": [1.0, 2.0, 3.0, 5.0]}
+    )
     pq.write_table(dates, tmp_path / "date.parquet")
     panel, report = build_panel(read_long_table(tmp_path / "date.parquet", DataConfig()), DataConfig())
     assert panel.freq == "D" and panel.lengths.tolist() == [4]

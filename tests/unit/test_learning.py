@@ -27,8 +27,14 @@ def test_simple_rnn_beats_seasonal_naive_on_held_out_windows(anchor, vs_seasonal
     # two test days per series, both after the validation day that drives early stopping; 5 epochs (not
     # a budget of steps); otherwise the defaults (a 5-member ensemble on scale-free windows)
     model = ModelConfig(anchor=anchor)
-    cfg = resolve(ForecastConfig(window=WindowConfig(test_windows=2, val_windows=1), model=model,
-                                 train=TrainConfig(epochs=5, steps=None, seed=42)), "h")
+    cfg = resolve(
+        ForecastConfig(
+            window=WindowConfig(test_windows=2, val_windows=1),
+            model=model,
+            train=TrainConfig(epochs=5, steps=None, seed=42),
+        ),
+        "h",
+    )
     assert (cfg.model.cell, cfg.model.units, cfg.window.input_size, cfg.window.horizon) == ("simple_rnn", 128, 48, 24)
     panel, _ = panel_from_frame(make_sample_panel(), cfg.data, min_length=min_train_length(cfg))
     result = train(panel, cfg)

@@ -34,8 +34,9 @@ def test_default_is_one_simple_rnn_of_128_tanh_units_and_a_dense_head():
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
 def test_cells_and_stacked_layers(cell, layers):
-    model = build_model(ModelConfig(cell=cell, units=8, layers=layers, dropout=0.25, members=1), input_size=10,
-                        horizon=4)
+    model = build_model(
+        ModelConfig(cell=cell, units=8, layers=layers, dropout=0.25, members=1), input_size=10, horizon=4
+    )
     rnns = _rnn_layers(model)
     assert len(rnns) == layers
     assert all(type(layer) is CELLS[cell] for layer in rnns)
@@ -96,12 +97,15 @@ def test_seasonal_naive_anchor_starts_at_exactly_seasonal_naive(head):
     np.testing.assert_array_equal(model(x).numpy(), want)
 
 
-@pytest.mark.parametrize("anchor,season,lags", [
-    ("seasonal_naive", 4, [8, 9, 10, 11, 8, 9]),
-    ("seasonal_naive", 1, [11] * 6),
-    ("seasonal_naive", 24, [11] * 6),  # a season longer than the window: the last value
-    ("naive", 4, [11] * 6),
-])
+@pytest.mark.parametrize(
+    "anchor,season,lags",
+    [
+        ("seasonal_naive", 4, [8, 9, 10, 11, 8, 9]),
+        ("seasonal_naive", 1, [11] * 6),
+        ("seasonal_naive", 24, [11] * 6),  # a season longer than the window: the last value
+        ("naive", 4, [11] * 6),
+    ],
+)
 def test_anchor_lags(anchor, season, lags):
     assert anchor_lags(ModelConfig(anchor=anchor), 12, 6, season).tolist() == lags
 
@@ -109,8 +113,12 @@ def test_anchor_lags(anchor, season, lags):
 def test_anchored_model_reads_level_and_relative_channels_and_adds_the_baseline():
     model = build_model(ModelConfig(units=8, members=1), input_size=12, horizon=3, season_length=4)
     rng = np.random.default_rng(3)  # random trainable weights: the head contributes
-    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) if v.trainable else w
-                       for w, v in zip(model.get_weights(), model.weights)])
+    model.set_weights(
+        [
+            rng.standard_normal(w.shape).astype(np.float32) if v.trainable else w
+            for w, v in zip(model.get_weights(), model.weights)
+        ]
+    )
     x = _window() + 100.0  # a level far from zero: the relative channel is still near zero
     channels = keras.Model(model.input, model.get_layer("channels").output)(x).numpy()  # [n, 12, 2]
     np.testing.assert_array_equal(channels[..., 0], x[..., 0])
@@ -134,7 +142,9 @@ def test_anchored_model_round_trips_in_keras_safe_mode(tmp_path):
 
 
 def _trainable_by_layer(model) -> dict[str, list[np.ndarray]]:
-    return {layer.name: [w.numpy() for w in layer.trainable_weights] for layer in model.layers if layer.trainable_weights}
+    return {
+        layer.name: [w.numpy() for w in layer.trainable_weights] for layer in model.layers if layer.trainable_weights
+    }
 
 
 @pytest.mark.parametrize("head,n_out", [("direct", 6), ("recursive", 1)])
@@ -164,8 +174,9 @@ def test_members_start_from_different_initial_weights():
     assert not np.allclose(out[:, 0], out[:, 1]) and not np.allclose(out[:, 1], out[:, 2])
     # the same seed builds the same ensemble, another seed another one
     again = _trainable_by_layer(build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4))
-    other = _trainable_by_layer(build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4,
-                                            seed=1))
+    other = _trainable_by_layer(
+        build_model(ModelConfig(units=8, members=3, anchor="none"), input_size=12, horizon=4, seed=1)
+    )
     assert all(np.array_equal(a, b) for k in weights for a, b in zip(weights[k], again[k]))
     assert not np.array_equal(weights["m0_simple_rnn_0"][0], other["m0_simple_rnn_0"][0])
 
@@ -179,8 +190,9 @@ def test_one_member_is_the_single_model_with_its_names_and_weights(anchor):
     names = [layer.name for layer in single.layers]
     assert "members" not in names and not any(n.startswith("m0_") for n in names)
     assert {"simple_rnn_0", "head"} <= set(names)
-    ensemble = build_model(ModelConfig(units=8, members=2, anchor=anchor), input_size=12, horizon=4, season_length=4,
-                           seed=5)
+    ensemble = build_model(
+        ModelConfig(units=8, members=2, anchor=anchor), input_size=12, horizon=4, season_length=4, seed=5
+    )
     mine, theirs = _trainable_by_layer(single), _trainable_by_layer(ensemble)
     for name in ("simple_rnn_0", "head"):
         for a, b in zip(mine[name], theirs[f"m0_{name}"]):
@@ -204,8 +216,9 @@ def test_ensemble_loss_is_the_mean_of_the_members_losses_on_the_tiled_target(los
 
 def test_without_the_relative_channel_the_network_reads_one_channel():
     """scaler="window": inputs are already relative to the window's last value, so no second channel."""
-    model = build_model(ModelConfig(units=8, members=2), input_size=12, horizon=6, season_length=4,
-                        relative_channel=False)
+    model = build_model(
+        ModelConfig(units=8, members=2), input_size=12, horizon=6, season_length=4, relative_channel=False
+    )
     names = {layer.name for layer in model.layers}
     assert not names & {"relative", "relative_window", "channels"}
     assert all(rnn.get_weights()[0].shape == (1, 8) for rnn in _rnn_layers(model))  # kernel [1 channel, units]

@@ -65,8 +65,9 @@ def test_a_series_split_across_two_files_is_assembled_in_time_order(tmp_path, fr
     _assert_same_panel(split_panel, whole_panel)
     back = split_panel.to_frame()
     assert (back.groupby("unique_id")["ds"].diff().dropna() == pd.Timedelta(hours=1)).all()  # time order
-    pd.testing.assert_frame_equal(back.reset_index(drop=True),
-                                  frame.sort_values(["unique_id", "ds"]).reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back.reset_index(drop=True), frame.sort_values(["unique_id", "ds"]).reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_hive_partitioned_dataset_by_region_and_by_series(tmp_path, frame):
@@ -85,8 +86,13 @@ def test_hive_partitioned_dataset_by_region_and_by_series(tmp_path, frame):
 
     # the series id itself as the hive key: unique_id comes from the directory names
     by_id = tmp_path / "by-id"
-    pads.write_dataset(pa.Table.from_pandas(frame, preserve_index=False), by_id, format="parquet",
-                       partitioning=["unique_id"], partitioning_flavor="hive")
+    pads.write_dataset(
+        pa.Table.from_pandas(frame, preserve_index=False),
+        by_id,
+        format="parquet",
+        partitioning=["unique_id"],
+        partitioning_flavor="hive",
+    )
     assert sorted(p.name for p in by_id.iterdir()) == [f"unique_id={i}" for i in sorted(frame.unique_id.unique())]
     panel, _ = build_panel(read_long_table(by_id, DataConfig()), DataConfig())
     _assert_same_panel(panel, whole)
@@ -122,12 +128,14 @@ def test_url_errors_are_clear(tmp_path):
 def test_only_the_needed_columns_are_read_from_a_url(tmp_path):
     df = make_sample_panel(n_series=2, length=20)
     table = pa.Table.from_pandas(df, preserve_index=False).append_column(
-        "payload", pa.array([[1, 2]] * len(df), pa.list_(pa.int64())))
+        "payload", pa.array([[1, 2]] * len(df), pa.list_(pa.int64()))
+    )
     pq.write_table(table, tmp_path / "p.parquet")
     assert read_long_table((tmp_path / "p.parquet").as_uri(), DataConfig()).column_names == ["unique_id", "ds", "y"]
 
 
 # ----------------------------------------------------------------------------------- groups of series
+
 
 def test_groups_are_stable_whole_series_and_cover_every_row():
     ids = [f"s{i}" for i in range(200)]
@@ -165,7 +173,10 @@ def test_validating_groups_apart_gives_the_single_pass_panel_and_report():
     key = lambda p: (p.problem, p.unique_id, p.action)  # noqa: E731
     assert sorted(report.problems, key=key) == sorted(single_report.problems, key=key)
     assert (report.n_rows_in, report.n_series_in, report.n_series_out) == (
-        single_report.n_rows_in, single_report.n_series_in, single_report.n_series_out)
+        single_report.n_rows_in,
+        single_report.n_series_in,
+        single_report.n_series_out,
+    )
 
 
 def test_errors_of_every_group_are_reported_at_once():
@@ -222,6 +233,7 @@ def test_groups_that_disagree_on_the_frequency_are_validated_again_with_the_majo
 
 
 # ------------------------------------------------------------------------ replacing a set of part files
+
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
 def test_a_set_of_parts_is_replaced_whole(tmp_path, exchange):

@@ -23,8 +23,9 @@ def _scale_free_by_hand(model, x: np.ndarray, members: int) -> np.ndarray:
     level), the model's ``members`` outputs, their median, back to the window's units. ``[n, n_out]``."""
     x = np.asarray(x, np.float64).reshape(len(x), -1)
     last = x[:, -1:]
-    scale = np.maximum(np.abs(np.diff(x, axis=1)).mean(axis=1, keepdims=True),
-                       1e-3 * np.abs(x).mean(axis=1, keepdims=True) + 1e-8)
+    scale = np.maximum(
+        np.abs(np.diff(x, axis=1)).mean(axis=1, keepdims=True), 1e-3 * np.abs(x).mean(axis=1, keepdims=True) + 1e-8
+    )
     out = model.predict(((x - last) / scale)[:, :, None].astype(np.float32), verbose=0).astype(np.float64)
     per_member = out.reshape(len(x), members, -1)  # [n, members, n_out]: member k in columns k * n_out ..
     return np.median(per_member, axis=1) * scale + last  # even count: the mean of the two middle ones
@@ -66,8 +67,14 @@ def test_unforecastable_series_fall_back_to_seasonal_naive(hourly_frame, tiny_tr
     assert sorted(fallback) == ["series_002", "short"]
     assert np.isfinite(frame["y_hat"]).all()  # never NaN
     src = frame.groupby("unique_id")["source"].unique().map(list).to_dict()
-    assert src == {"never_seen": ["model"], "series_000": ["model"], "series_001": ["model"],
-                   "series_002": ["seasonal_naive"], "series_003": ["model"], "short": ["seasonal_naive"]}
+    assert src == {
+        "never_seen": ["model"],
+        "series_000": ["model"],
+        "series_001": ["model"],
+        "series_002": ["seasonal_naive"],
+        "series_003": ["model"],
+        "short": ["seasonal_naive"],
+    }
     # seasonal naive: the value one season before each target (t - m for t = n .. n + h - 1)
     i = list(panel.ids).index("series_002")
     series = panel.series(i).astype(np.float64)
@@ -80,8 +87,10 @@ def test_unforecastable_series_fall_back_to_seasonal_naive(hourly_frame, tiny_tr
     assert (short_vals == np.float32(short["y"].iloc[-1])).all()
     # scale-free windows: a series the model never saw is forecast like any other, from its own window
     assert "never_seen" not in set(fc.scaler.ids)
-    np.testing.assert_array_equal(frame.loc[frame["unique_id"] == "never_seen", "y_hat"].to_numpy(),
-                                  frame.loc[frame["unique_id"] == "series_003", "y_hat"].to_numpy())
+    np.testing.assert_array_equal(
+        frame.loc[frame["unique_id"] == "never_seen", "y_hat"].to_numpy(),
+        frame.loc[frame["unique_id"] == "series_003", "y_hat"].to_numpy(),
+    )
 
 
 def test_per_series_scalers_still_fall_back_for_series_they_never_saw(hourly_frame, tiny_trained):
@@ -100,8 +109,12 @@ def test_per_series_scalers_still_fall_back_for_series_they_never_saw(hourly_fra
     frame, fallback = fc.forecast_future(panel)
     assert fallback == ["series_003"]
     src = frame.groupby("unique_id")["source"].unique().map(list).to_dict()
-    assert src == {"series_000": ["model"], "series_001": ["model"], "series_002": ["model"],
-                   "series_003": ["seasonal_naive"]}
+    assert src == {
+        "series_000": ["model"],
+        "series_001": ["model"],
+        "series_002": ["model"],
+        "series_003": ["seasonal_naive"],
+    }
     # a known series: the members' median of the scaled window, inverse-scaled with its own statistics
     i = 1
     x = scaler.scaled_buffer(panel)[panel.offsets[i + 1] - TINY_INPUT : panel.offsets[i + 1]]
@@ -111,8 +124,9 @@ def test_per_series_scalers_still_fall_back_for_series_they_never_saw(hourly_fra
 
 
 def test_monthly_future_ds_and_recursive_head():
-    cfg = tiny_config("MS", window={"input_size": 12, "horizon": 4}, model={"head": "recursive", "units": 8},
-                      train={"epochs": 1})
+    cfg = tiny_config(
+        "MS", window={"input_size": 12, "horizon": 4}, model={"head": "recursive", "units": 8}, train={"epochs": 1}
+    )
     df = make_sample_panel(n_series=2, length=60, freq="MS", start="2020-01-01")
     df = df[~((df["unique_id"] == "series_001") & (df["ds"] > "2024-10-01"))]
     panel, _ = panel_from_frame(df, cfg.data, min_length=min_train_length(cfg))
@@ -121,9 +135,11 @@ def test_monthly_future_ds_and_recursive_head():
     frame, fallback = result.forecaster.forecast_future(panel)
     assert fallback == [] and (frame["source"] == "model").all() and np.isfinite(frame["y_hat"]).all()
     assert frame.loc[frame["unique_id"] == "series_000", "ds"].tolist() == list(
-        pd.date_range("2025-01-01", periods=4, freq="MS"))
+        pd.date_range("2025-01-01", periods=4, freq="MS")
+    )
     assert frame.loc[frame["unique_id"] == "series_001", "ds"].tolist() == list(
-        pd.date_range("2024-11-01", periods=4, freq="MS"))
+        pd.date_range("2024-11-01", periods=4, freq="MS")
+    )
     # recursive: step k+1 is the one-step member median applied to the window shifted by step k's
     # forecast (in data units; every shifted window normalised by itself again)
     fc = result.forecaster

@@ -56,8 +56,11 @@ def test_champion_pointer_and_history(tmp_path):
     reg.set_champion(v1, "rollback")
     assert reg.champion() == "v0001"
     history = [json.loads(line) for line in (reg.root / "history.jsonl").read_text().splitlines()]
-    assert [(h["version"], h["reason"]) for h in history] == [("v0001", "first model"), ("v0002", "promoted"),
-                                                              ("v0001", "rollback")]
+    assert [(h["version"], h["reason"]) for h in history] == [
+        ("v0001", "first model"),
+        ("v0002", "promoted"),
+        ("v0001", "rollback"),
+    ]
     pointer = json.loads((reg.root / "champion").read_text())
     assert pointer["version"] == "v0001" and pointer["reason"] == "rollback" and pointer["since"]
 

@@ -20,7 +20,7 @@ from rnn_model.errors import ConfigError, DataReadError, DataValidationError, Fo
 from rnn_model.frequency import TimeGrid, parse_freq
 from rnn_model.io import read_long_table
 from rnn_model.outputs import as_of_label, parse_as_of, write_backtest_report
-from rnn_model.panel import build_panel, panel_from_frame
+from rnn_model.panel import panel_from_frame
 from rnn_model.partitions import combine_outcomes, validate_partition
 from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.sample import make_sample_panel, write_sample_data
@@ -49,11 +49,13 @@ def _one_line_error(exc: BaseException) -> str:
 
 def _int_frame(ds: np.ndarray, n_series: int = 2) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "unique_id": np.repeat([f"s{i}" for i in range(n_series)], len(ds)),
-        "ds": np.tile(ds, n_series),
-        "y": rng.normal(10, 1, len(ds) * n_series),
-    })
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat([f"s{i}" for i in range(n_series)], len(ds)),
+            "ds": np.tile(ds, n_series),
+            "y": rng.normal(10, 1, len(ds) * n_series),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- item 8: the default as_of
@@ -61,8 +63,9 @@ def _int_frame(ds: np.ndarray, n_series: int = 2) -> pd.DataFrame:
 
 def test_default_as_of_drops_future_rows_and_reports_them(tmp_path):
     df = make_sample_panel(n_series=3, length=48)
-    future = pd.DataFrame({"unique_id": ["series_000", "series_002"], "ds": pd.to_datetime(["2099-01-01", "2099-01-02"]),
-                           "y": [1.0, 2.0]})
+    future = pd.DataFrame(
+        {"unique_id": ["series_000", "series_002"], "ds": pd.to_datetime(["2099-01-01", "2099-01-02"]), "y": [1.0, 2.0]}
+    )
     path = _write(pd.concat([df, future], ignore_index=True), tmp_path / "future.parquet")
     outcome = _ingest(path)
     frame = outcome.panel.to_frame()
@@ -98,7 +101,7 @@ def test_integer_ds_near_the_int64_limits_is_refused(tmp_path, start):
 
 
 def test_uint64_ds_above_2_63_is_refused_not_wrapped_to_negative(tmp_path):
-    ds = (np.arange(50, dtype=np.uint64) + np.uint64(2**63 + 10))
+    ds = np.arange(50, dtype=np.uint64) + np.uint64(2**63 + 10)
     table = pa.table({"unique_id": ["a"] * 50, "ds": pa.array(ds, pa.uint64()), "y": np.arange(50, dtype=float)})
     with pytest.raises(DataValidationError, match="9223372036854775818 beyond"):
         _ingest(_write(table, tmp_path / "u64.parquet"))
@@ -186,8 +189,10 @@ def test_the_coarser_check_spans_groups_as_one_pass_does(tmp_path):
     hourly = make_sample_panel(n_series=3, length=50, freq="h")
     odd = make_sample_panel(n_series=1, length=50, freq="2h").assign(unique_id="odd")
     cfg = ForecastConfig().replace(data={"freq": "h"}, window={"horizon": 4, "input_size": 8})
-    outcomes = [validate_partition(0, pa.Table.from_pandas(hourly), cfg, as_of="2026-06-01", purpose="predict"),
-                validate_partition(1, pa.Table.from_pandas(odd), cfg, as_of="2026-06-01", purpose="predict")]
+    outcomes = [
+        validate_partition(0, pa.Table.from_pandas(hourly), cfg, as_of="2026-06-01", purpose="predict"),
+        validate_partition(1, pa.Table.from_pandas(odd), cfg, as_of="2026-06-01", purpose="predict"),
+    ]
     kept, report, _ = combine_outcomes(outcomes)
     assert len(kept) == 2 and "odd" in {p.unique_id for p in report.problems if p.problem == "gap"}
 
@@ -215,8 +220,11 @@ def test_explicit_settings_the_model_would_ignore_are_refused_naming_both():
     model = ForecastConfig().replace(data={"freq": "D", "season_length": 7}, window={"horizon": 7, "input_size": 28})
     user = ForecastConfig().replace(data={"freq": "W"}, window={"horizon": 14})
     assert len(settings_clashes(model, user, "v0001")) == 2
-    with pytest.raises(ConfigError, match=r"--freq W but model v0001 has freq D; --horizon 14 but model v0001 has "
-                                          r"horizon 7.*drop the flag"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--freq W but model v0001 has freq D; --horizon 14 but model v0001 has "
+        r"horizon 7.*drop the flag",
+    ):
         check_settings_match(model, user, "v0001")
     check_settings_match(model, ForecastConfig(), "v0001")  # nothing passed: the model's settings, silently
     check_settings_match(model, ForecastConfig().replace(data={"freq": "1D"}, window={"horizon": 7}), "v0001")
@@ -319,8 +327,11 @@ def test_one_integer_outlier_is_named_not_allocated(tmp_path):
     ds[-1] = 10**13
     path = _write(_int_frame(ds, n_series=1), tmp_path / "outlier.parquet")
     started = time.perf_counter()
-    with pytest.raises(DataValidationError, match=r"grid_too_large in s0 .*ds=10000000000000 is 9999999999902 steps "
-                                                  r"from ds=98") as info:
+    with pytest.raises(
+        DataValidationError,
+        match=r"grid_too_large in s0 .*ds=10000000000000 is 9999999999902 steps "
+        r"from ds=98",
+    ) as info:
         _ingest(path)
     assert time.perf_counter() - started < 5
     _one_line_error(info.value)
@@ -344,8 +355,9 @@ def test_sparse_series_with_ordinary_gaps_are_within_the_bound():
 # --------------------------------------------------------------------------- item 21: bad freq strings
 
 
-@pytest.mark.parametrize("freq", ["0D", "-1D", "1000000000000D", "0h", "-2MS", "1000000MS", "99999999999999999999",
-                                  "", "²"])
+@pytest.mark.parametrize(
+    "freq", ["0D", "-1D", "1000000000000D", "0h", "-2MS", "1000000MS", "99999999999999999999", "", "²"]
+)
 def test_freq_strings_that_crash_the_grid_are_config_errors(freq):
     with pytest.raises(ConfigError, match=r"freq=.* is invalid: .*Use a pandas alias") as info:
         parse_freq(freq)
@@ -379,15 +391,18 @@ def test_as_of_that_is_no_date_nor_step_names_the_fix(as_of):
 # --------------------------------------------------------------------------- item 24: sample-data arguments
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"length": -5}, r"length=-5 is invalid"),
-    ({"n_series": 0}, r"n_series=0 is invalid"),
-    ({"freq": "0D"}, r"freq='0D' is invalid"),
-    ({"n_series": 100_000, "length": 100_000}, r"too large for sample data"),
-    ({"seed": -1}, r"seed=-1 is invalid"),
-    ({"freq": "1"}, r"sample data, which is dated"),
-    ({"freq": "100YS", "length": 10}, r"past the year 2262"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"length": -5}, r"length=-5 is invalid"),
+        ({"n_series": 0}, r"n_series=0 is invalid"),
+        ({"freq": "0D"}, r"freq='0D' is invalid"),
+        ({"n_series": 100_000, "length": 100_000}, r"too large for sample data"),
+        ({"seed": -1}, r"seed=-1 is invalid"),
+        ({"freq": "1"}, r"sample data, which is dated"),
+        ({"freq": "100YS", "length": 10}, r"past the year 2262"),
+    ],
+)
 def test_sample_data_arguments_are_checked_before_allocating(tmp_path, kwargs, match):
     out = tmp_path / "sample.parquet"
     started = time.perf_counter()
@@ -408,7 +423,9 @@ def saved_bundle(tiny_trained, hourly_panel, tmp_path_factory):
     from rnn_model.bundle import save_bundle
 
     path = tmp_path_factory.mktemp("bundle") / "v0001"
-    save_bundle(path, tiny_trained.forecaster, {"mase": 0.9, "intervals": None}, {"fingerprint": hourly_panel.fingerprint()})
+    save_bundle(
+        path, tiny_trained.forecaster, {"mase": 0.9, "intervals": None}, {"fingerprint": hourly_panel.fingerprint()}
+    )
     return path
 
 
@@ -424,17 +441,33 @@ def _strings_scaler(path: Path) -> None:
     pq.write_table(table.set_column(table.schema.get_field_index("loc"), "loc", pa.array(["x"] * n)), path)
 
 
-@pytest.mark.parametrize("name, damage, match", [
-    ("horizon", lambda d: _edit_json(d / "config.json", lambda c: c["window"].update(horizon=14)),
-     r"model.keras does not fit config.json's input_size 24 and horizon 14"),
-    ("intervals", lambda d: _edit_json(d / "metrics.json", lambda m: m.update(intervals="garbage")),
-     r"'intervals' is not a calibration"),
-    ("intervals_levels", lambda d: _edit_json(d / "metrics.json", lambda m: m.update(intervals={"levels": ["x"]})),
-     r"'intervals' is not a calibration"),
-    ("scaler_strings", lambda d: _strings_scaler(d / "scaler.parquet"), r"scaler.parquet does not hold"),
-    ("freq_0D", lambda d: _edit_json(d / "config.json", lambda c: c["data"].update(freq="0D")), r"freq='0D' is invalid"),
-    ("metrics_list", lambda d: (d / "metrics.json").write_text("[1, 2]"), r"must hold JSON objects"),
-])
+@pytest.mark.parametrize(
+    "name, damage, match",
+    [
+        (
+            "horizon",
+            lambda d: _edit_json(d / "config.json", lambda c: c["window"].update(horizon=14)),
+            r"model.keras does not fit config.json's input_size 24 and horizon 14",
+        ),
+        (
+            "intervals",
+            lambda d: _edit_json(d / "metrics.json", lambda m: m.update(intervals="garbage")),
+            r"'intervals' is not a calibration",
+        ),
+        (
+            "intervals_levels",
+            lambda d: _edit_json(d / "metrics.json", lambda m: m.update(intervals={"levels": ["x"]})),
+            r"'intervals' is not a calibration",
+        ),
+        ("scaler_strings", lambda d: _strings_scaler(d / "scaler.parquet"), r"scaler.parquet does not hold"),
+        (
+            "freq_0D",
+            lambda d: _edit_json(d / "config.json", lambda c: c["data"].update(freq="0D")),
+            r"freq='0D' is invalid",
+        ),
+        ("metrics_list", lambda d: (d / "metrics.json").write_text("[1, 2]"), r"must hold JSON objects"),
+    ],
+)
 def test_inconsistent_bundle_files_are_model_load_errors(saved_bundle, tmp_path, name, damage, match):
     import shutil
 
@@ -467,7 +500,9 @@ def test_a_group_holding_only_null_id_rows_is_reported_not_a_crash(tmp_path):
 
     n = 40
     ids = pa.array(["s0"] * n + [None])
-    table = pa.table({"unique_id": ids, "ds": pa.array(list(range(n)) + [n]), "y": [float(i % 7) for i in range(n + 1)]})
+    table = pa.table(
+        {"unique_id": ids, "ds": pa.array(list(range(n)) + [n]), "y": [float(i % 7) for i in range(n + 1)]}
+    )
     table = read_long_table(_write(table, tmp_path / "nulls.parquet"), DataConfig())
     config = ForecastConfig().replace(window={"horizon": 2, "input_size": 4})
     groups = split_table(table, "unique_id", 3)
@@ -479,8 +514,13 @@ def test_a_group_holding_only_null_id_rows_is_reported_not_a_crash(tmp_path):
 
 def test_ids_with_newlines_keep_the_error_message_on_one_line():
     """Found by the fuzz test: an id holding a newline split the error message over lines."""
-    df = pd.DataFrame({"unique_id": ["a\nb"] * 3 + [""] * 3, "ds": pd.to_datetime(["2026-01-01"] * 2 + ["2026-01-02"]) .tolist() * 2,
-                       "y": [1.0, 2.0, 3.0] * 2})
+    df = pd.DataFrame(
+        {
+            "unique_id": ["a\nb"] * 3 + [""] * 3,
+            "ds": pd.to_datetime(["2026-01-01"] * 2 + ["2026-01-02"]).tolist() * 2,
+            "y": [1.0, 2.0, 3.0] * 2,
+        }
+    )
     with pytest.raises(DataValidationError, match=r"duplicate in '', 'a\\nb'") as info:
         panel_from_frame(df, DataConfig(freq="D"))
     _one_line_error(info.value)

@@ -14,8 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -29,8 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def _registry_with(tmp_path: Path, n: int = 1) -> ModelRegistry:
@@ -42,8 +46,11 @@ def _registry_with(tmp_path: Path, n: int = 1) -> ModelRegistry:
 
 # --------------------------------------------------------------------------- 1: a corrupt champion pointer
 
-@pytest.mark.parametrize("pointer", ['{"version": "../../.."}', "{", '{"version": "v0099"}', "[]",
-                                     '{"version": 3}', '{"version": "v0001\\n"}', ""])
+
+@pytest.mark.parametrize(
+    "pointer",
+    ['{"version": "../../.."}', "{", '{"version": "v0099"}', "[]", '{"version": 3}', '{"version": "v0001\\n"}', ""],
+)
 def test_a_corrupt_champion_pointer_is_a_registry_error_naming_rollback(tmp_path, pointer):
     """Every unusable pointer is a RegistryError (which train reports as "champion unusable" and replaces),
     never a ConfigError that ends the run; the message names --rollback-to and the known versions."""
@@ -196,6 +203,7 @@ def test_a_live_writers_incoming_directory_is_never_removed(tmp_path):
 
 # --------------------------------------------------------------------------- 7: special files are never replaced
 
+
 def _special_files(tmp_path: Path) -> dict[str, Path]:
     found = {}
     fifo = tmp_path / "fifo"
@@ -243,6 +251,7 @@ def test_a_prediction_partition_that_is_not_a_directory_is_not_replaced(tmp_path
 
 # --------------------------------------------------------------------------- 14, 15: names that become paths
 
+
 def test_an_empty_store_is_refused_and_nothing_is_written_in_the_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for empty in ("", " "):
@@ -273,6 +282,7 @@ def test_a_version_with_a_trailing_newline_is_invalid(tmp_path):
 
 # --------------------------------------------------------------------------- 17: file modes honour the umask
 
+
 @pytest.fixture
 def umask():
     def set_mask(mask: int) -> None:
@@ -299,8 +309,13 @@ def test_written_files_and_directories_honour_the_umask(tmp_path, umask, mask):
 
     assert mode(registry.root / version) == dir_mode
     assert mode(partition) == dir_mode
-    for path in (registry.root / version / "meta.json", registry.root / "champion", partition / "part-0.parquet",
-                 sample, tmp_path / "store" / ".lock" if (tmp_path / "store" / ".lock").exists() else sample):
+    for path in (
+        registry.root / version / "meta.json",
+        registry.root / "champion",
+        partition / "part-0.parquet",
+        sample,
+        tmp_path / "store" / ".lock" if (tmp_path / "store" / ".lock").exists() else sample,
+    ):
         assert mode(path) == file_mode, path
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from rnn_model.config import DataConfig
-from rnn_model.normalization import normalise_inputs, window_transform
 from rnn_model.errors import DataValidationError
+from rnn_model.normalization import normalise_inputs, window_transform
 from rnn_model.panel import panel_from_frame
 from rnn_model.training import min_train_length, plan_windows, refit, train
 from rnn_model.windowing import gather_windows, make_split, window_starts
@@ -66,10 +66,12 @@ def test_early_stopping_restores_the_best_weights(hourly_panel):
     # and the restored model really has the best validation loss: the configured loss (MAE) of every
     # member on the per-window normalised validation targets, averaged over members
     split = make_split(hourly_panel, cfg.window)
-    starts = window_starts(hourly_panel, cfg.window.input_size, cfg.window.horizon, split.train_end, split.val_end,
-                           cfg.window.horizon)
-    x, y = gather_windows(result.forecaster.scaler.scaled_buffer(hourly_panel), starts, cfg.window.input_size,
-                          cfg.window.horizon)
+    starts = window_starts(
+        hourly_panel, cfg.window.input_size, cfg.window.horizon, split.train_end, split.val_end, cfg.window.horizon
+    )
+    x, y = gather_windows(
+        result.forecaster.scaler.scaled_buffer(hourly_panel), starts, cfg.window.input_size, cfg.window.horizon
+    )
     x_n, y_n = (t.numpy() for t in window_transform(True, cfg.model.members)(x, y))  # y_n tiled per member
     assert y_n.shape == (len(starts), cfg.model.members * cfg.window.horizon)
     pred = result.forecaster.model.predict(x_n, verbose=0)  # [n_val, members * h]
@@ -89,10 +91,15 @@ def test_refit_trains_on_every_window(tiny_trained, hourly_panel, tiny_cfg):
     # per series: every slot, the held-out validation and test horizons included
     per_series = hourly_panel.lengths - (w.input_size + w.horizon) + 1
     held_out = (w.val_windows + w.test_windows) * w.horizon
-    assert result.n_train_windows == int(per_series.sum()) == tiny_trained.n_train_windows + held_out * hourly_panel.n_series
+    assert (
+        result.n_train_windows
+        == int(per_series.sum())
+        == tiny_trained.n_train_windows + held_out * hourly_panel.n_series
+    )
     info = result.extra["refit"]
-    assert info["epochs"] == _refit_epochs(tiny_trained.best_epoch, tiny_trained.n_train_windows,
-                                           result.n_train_windows, tiny_cfg.train.batch_size)
+    assert info["epochs"] == _refit_epochs(
+        tiny_trained.best_epoch, tiny_trained.n_train_windows, result.n_train_windows, tiny_cfg.train.batch_size
+    )
     assert info["windows_before"] == tiny_trained.n_train_windows
     # trained through the end of the data now (the early-stopped model: through its validation horizons)
     last = hourly_panel.ds_at(np.arange(hourly_panel.n_series), hourly_panel.lengths - 1)
@@ -143,8 +150,12 @@ def test_refit_trains_about_the_same_gradient_steps_not_the_same_epochs(tiny_tra
 
 
 def test_batch_size_one_on_tiny_data():
-    cfg = tiny_config(window={"input_size": 6, "horizon": 2}, train={"batch_size": 1, "epochs": 1},
-                      model={"units": 4}, data={"season_length": 3})
+    cfg = tiny_config(
+        window={"input_size": 6, "horizon": 2},
+        train={"batch_size": 1, "epochs": 1},
+        model={"units": 4},
+        data={"season_length": 3},
+    )
     df = seasonal_frame(n_series=2, length=16, period=3)
     panel, _ = panel_from_frame(df, cfg.data, min_length=min_train_length(cfg))
     result = train(panel, cfg)
@@ -299,7 +310,6 @@ def test_auto_scaler_keeps_the_model_with_the_lower_validation_mase(hourly_panel
     assert refitted.extra["scaler"] == choice
 
 
-
 def test_auto_scaler_without_validation_windows_keeps_standard(hourly_panel, tiny_cfg):
     """Nothing to choose on (val_windows=0): one run, with the standard scaler, said so in ``extra``."""
     cfg = tiny_cfg.replace(window={"val_windows": 0}, train={"scaler": "auto", "epochs": 1})
@@ -333,8 +343,9 @@ def test_recursive_head_early_stops_on_whole_horizon_forecasts(hourly_panel, sca
     plan = plan_windows(hourly_panel, cfg)
     # whole horizons for the recursive head too: the same validation windows as the direct head's
     np.testing.assert_array_equal(plan.val_starts, plan_windows(hourly_panel, tiny_config()).val_starts)
-    x, y = gather_windows(result.forecaster.scaler.scaled_buffer(hourly_panel), plan.val_starts, w.input_size,
-                          w.horizon)  # [n_val, in, 1], [n_val, h]
+    x, y = gather_windows(
+        result.forecaster.scaler.scaled_buffer(hourly_panel), plan.val_starts, w.input_size, w.horizon
+    )  # [n_val, in, 1], [n_val, h]
     assert y.shape == (hourly_panel.n_series, w.horizon)
     pred = result.forecaster.predict_scaled(x).astype(np.float64)  # [n_val, h] fed back step by step
     unit = normalise_inputs(x)[2].numpy().astype(np.float64) if scaler == "window" else 1.0  # [n_val, 1]
@@ -351,8 +362,10 @@ def test_short_series_hold_out_fewer_horizons_and_still_train():
     w = cfg.window
     assert min_train_length(cfg) == w.input_size + w.horizon == 30
     lengths = [120, 42, 36, 30]
-    df = pd.concat([seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k}_{n}")
-                    for k, n in enumerate(lengths)], ignore_index=True)
+    df = pd.concat(
+        [seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k}_{n}") for k, n in enumerate(lengths)],
+        ignore_index=True,
+    )
     panel, _ = panel_from_frame(df, cfg.data, min_length=min_train_length(cfg))
     assert panel.lengths.tolist() == lengths
     split = make_split(panel, w)

@@ -11,12 +11,19 @@ from rnn_model.config import DataConfig
 from rnn_model.errors import ConfigError, DataValidationError
 from rnn_model.io import read_long_table
 from rnn_model.panel import build_panel, panel_from_frame
-from rnn_model.schema import PROBLEMS
 from rnn_model.sample import make_sample_panel
+from rnn_model.schema import PROBLEMS
 
 REPORT_COLUMNS = ["unique_id", "problem", "count", "example", "action"]
-STRICT = dict(on_null_id="error", on_duplicate="error", on_non_finite="error", on_off_grid="error",
-              on_gap="error", on_too_short="error", on_constant="error")
+STRICT = dict(
+    on_null_id="error",
+    on_duplicate="error",
+    on_non_finite="error",
+    on_off_grid="error",
+    on_gap="error",
+    on_too_short="error",
+    on_constant="error",
+)
 
 
 def _rows(report, problem):
@@ -37,7 +44,9 @@ def broken_frame() -> pd.DataFrame:
     df.loc[at("s4", 20), "ds"] += pd.Timedelta(minutes=30)  # off grid
     df = df.drop([at("s5", 30), at("s5", 31), at("s5", 32)])  # gap of 3 steps
     df.loc[df["unique_id"] == "s6", "y"] = 4.25  # constant
-    short = pd.DataFrame({"unique_id": "s8", "ds": pd.date_range("2026-01-01", periods=5, freq="h"), "y": 1.0 + np.arange(5)})
+    short = pd.DataFrame(
+        {"unique_id": "s8", "ds": pd.date_range("2026-01-01", periods=5, freq="h"), "y": 1.0 + np.arange(5)}
+    )
     return pd.concat([df, *extra, short]).sample(frac=1.0, random_state=0).reset_index(drop=True)
 
 
@@ -98,8 +107,9 @@ def test_default_policies_drop_fill_and_report(tmp_path):
 
 def test_drop_policies_remove_rows_or_series():
     df = broken_frame()
-    cfg = DataConfig(freq="h", on_duplicate="drop", on_off_grid="drop", on_non_finite="drop", on_gap="drop",
-                     on_constant="keep")
+    cfg = DataConfig(
+        freq="h", on_duplicate="drop", on_off_grid="drop", on_non_finite="drop", on_gap="drop", on_constant="keep"
+    )
     panel, report = panel_from_frame(df, cfg, min_length=20)
     # off-grid drops the row, which leaves a gap in s4 that is then dropped (on_gap="drop") with s1 and s5
     assert set(_rows(report, "gap")["unique_id"]) == {"s1", "s4", "s5"}
@@ -154,16 +164,23 @@ def test_unparseable_string_timestamps_are_named():
 
 
 def test_integer_ids_and_iso_strings_are_accepted():
-    table = pa.table({"unique_id": [7, 7, 7, 3, 3, 3], "ds": ["2026-01-01T00:00", "2026-01-01T01:00", "2026-01-01T02:00"] * 2,
-                      "y": [1.0, 2.0, 4.0, 1.0, 3.0, 2.0]})
+    table = pa.table(
+        {
+            "unique_id": [7, 7, 7, 3, 3, 3],
+            "ds": ["2026-01-01T00:00", "2026-01-01T01:00", "2026-01-01T02:00"] * 2,
+            "y": [1.0, 2.0, 4.0, 1.0, 3.0, 2.0],
+        }
+    )
     panel, report = build_panel(table, DataConfig())
     assert list(panel.ids) == ["3", "7"] and report.freq == "h"
 
 
 @pytest.mark.parametrize(
     "freq,ds,message",
-    [("1", pd.date_range("2026-01-01", periods=20, freq="h"), "ds is timestamp but freq='1'"),
-     ("h", np.arange(20), "ds is integer but freq='h'")],
+    [
+        ("1", pd.date_range("2026-01-01", periods=20, freq="h"), "ds is timestamp but freq='1'"),
+        ("h", np.arange(20), "ds is integer but freq='h'"),
+    ],
 )
 def test_freq_of_the_wrong_kind_is_a_clear_error(freq, ds, message):
     """Regression: an integer step with timestamps used to allocate one slot per nanosecond (MemoryError)."""
@@ -219,8 +236,9 @@ def test_business_day_data_from_parquet_is_inferred_as_b_and_trains(tmp_path):
 def test_daily_data_with_any_weekend_day_stays_daily(weekday):
     """One Saturday or Sunday anywhere: the weekends are real gaps in daily data, not a calendar."""
     df = _business_days()
-    weekend = pd.DataFrame({"unique_id": ["series_000"], "ds": [pd.Timestamp("2026-01-05") + pd.Timedelta(days=weekday)],
-                            "y": [1.0]})
+    weekend = pd.DataFrame(
+        {"unique_id": ["series_000"], "ds": [pd.Timestamp("2026-01-05") + pd.Timedelta(days=weekday)], "y": [1.0]}
+    )
     _, report = panel_from_frame(pd.concat([df, weekend], ignore_index=True), DataConfig())
     assert report.freq == "D"
 
@@ -240,8 +258,13 @@ def test_monthly_data_validation_and_layout():
 
 
 def test_integer_ds_with_a_step():
-    df = pd.DataFrame({"unique_id": ["a"] * 6 + ["b"] * 4, "ds": [10, 12, 14, 18, 20, 22, 3, 5, 7, 9],
-                       "y": [1.0, 2.0, 3.0, 5.0, 4.0, 2.0, 1.0, 3.0, 2.0, 1.0]})
+    df = pd.DataFrame(
+        {
+            "unique_id": ["a"] * 6 + ["b"] * 4,
+            "ds": [10, 12, 14, 18, 20, 22, 3, 5, 7, 9],
+            "y": [1.0, 2.0, 3.0, 5.0, 4.0, 2.0, 1.0, 3.0, 2.0, 1.0],
+        }
+    )
     with pytest.raises(DataValidationError) as info:
         panel_from_frame(df, DataConfig())
     report = info.value.report
@@ -273,8 +296,13 @@ def test_all_series_dropped_is_an_error():
 
 
 def test_empty_table_is_an_error():
-    table = pa.table({"unique_id": pa.array([], pa.string()), "ds": pa.array([], pa.timestamp("ns")),
-                      "y": pa.array([], pa.float64())})
+    table = pa.table(
+        {
+            "unique_id": pa.array([], pa.string()),
+            "ds": pa.array([], pa.timestamp("ns")),
+            "y": pa.array([], pa.float64()),
+        }
+    )
     with pytest.raises(DataValidationError, match="zero rows"):
         build_panel(table, DataConfig())
 

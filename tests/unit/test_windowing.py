@@ -12,8 +12,14 @@ import pytest
 from rnn_model.config import DataConfig, WindowConfig
 from rnn_model.panel import panel_from_frame
 from rnn_model.scaling import fit_scaler
-from rnn_model.windowing import cap_windows, gather_windows, make_dataset, make_split, window_starts
-from rnn_model.windowing import heldout_test_origins
+from rnn_model.windowing import (
+    cap_windows,
+    gather_windows,
+    heldout_test_origins,
+    make_dataset,
+    make_split,
+    window_starts,
+)
 
 from ._helpers import seasonal_frame
 
@@ -96,8 +102,10 @@ def test_window_starts_target_range_and_alignment(gappy_panel):
 
 
 def _lengths_panel(lengths):
-    df = pd.concat([seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k:02d}")
-                    for k, n in enumerate(lengths)], ignore_index=True)
+    df = pd.concat(
+        [seasonal_frame(n_series=1, length=n, seed=k).assign(unique_id=f"{k:02d}") for k, n in enumerate(lengths)],
+        ignore_index=True,
+    )
     panel, _ = panel_from_frame(df, DataConfig(freq="h"))
     assert panel.lengths.tolist() == list(lengths)
     return panel
