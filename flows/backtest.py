@@ -12,7 +12,6 @@ from pydantic import Field
 from rnn_model.config import ForecastConfig
 from rnn_model.errors import DataValidationError, RegistryError
 from rnn_model.outputs import as_of_label
-from rnn_model.panel import data_span
 from rnn_model.prediction import check_settings_match
 from rnn_model.stages import config_for_model
 from tasks.data import load_table
@@ -74,7 +73,7 @@ def backtest(
     check_settings_match(bundle.forecaster.config, config, version)  # a flag the model would ignore: refused
     config = config_for_model(bundle.forecaster.config, config)
     table = load_table(data or sample_data_path(store), config.data)
-    groups, outcomes, report, _ = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
+    groups, _, report, _ = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
     del table
     results = [f.result() for f in backtest_group.map(groups, unmapped(bundle), unmapped(n_windows))]
     check_backtest_windows(results, n_windows)  # no complete window: an error, not an empty report
@@ -91,7 +90,7 @@ def backtest(
             "metrics": scores.overall.reset_index().to_dict("records"),
             "as_of": as_of_label(as_of),
             "stale_data": report.stale,
-            "data": data_span([o.panel for o in outcomes]),
+            "data": report.span,
         },
     )
 

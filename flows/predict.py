@@ -12,7 +12,6 @@ from prefect import flow, get_run_logger, unmapped
 
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_label
-from rnn_model.panel import data_span
 from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.registry import store_lock
 from rnn_model.stages import config_for_model
@@ -141,5 +140,5 @@ def predict_steps(
             "warnings": warnings,
             "stale_data": report.stale,
             "as_of": label,
-            "data": data_span([o.panel for o in outcomes]),
+            "data": report.span,
         }

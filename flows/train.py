@@ -11,7 +11,6 @@ from prefect import flow, get_run_logger
 from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_label
-from rnn_model.panel import data_span
 from rnn_model.partitions import merge_panels
 from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
@@ -115,7 +114,7 @@ def train_steps(
         table = load_table(path, config.data)
         _, outcomes, report, resolved = validate_groups(table, config, as_of, "train", model_name, partitions)
         del table
-        span = {"as_of": as_of_label(as_of), "data": data_span([o.panel for o in outcomes]), "stale_data": report.stale}
+        span = {"as_of": as_of_label(as_of), "data": report.span, "stale_data": report.stale}
         panel = merge_panels([o.panel for o in outcomes])
         plan = build_windows(panel, resolved)
         champion_version, champion, champion_problem = load_champion(store, model_name)

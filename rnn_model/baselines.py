@@ -33,8 +33,8 @@ def baseline_forecasts(
     last = filled[np.maximum(base - 1, 0)]  # [n]
     naive = np.repeat(last[:, None], horizon, axis=1)  # [n, horizon]
     k = np.arange(horizon)
-    # Fix: the source slot is base - m + (k mod m). It was base + k - (m - k mod m) = base - m + 2k for
-    # k < m, i.e. the wrong season phase and, for k >= m/2, target values at or after the origin (leakage).
+    # Step k copies the value one season before its own phase, slot base - m + (k mod m): always before
+    # the origin (no leakage), in the right phase for every k, also k >= m.
     src = base[:, None] - season_length + (k % season_length)[None, :]  # [n, horizon]; always < base
     has_season = (target_start >= season_length)[:, None]
     seasonal = np.where(has_season, filled[np.clip(src, 0, len(filled) - 1)], naive)

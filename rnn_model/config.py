@@ -232,8 +232,8 @@ class ForecastConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ForecastConfig":
-        # Fix: a non-mapping (e.g. a JSON list in a bundle's config.json) raised AttributeError, and an
-        # unknown section (a typo such as "modle") was silently replaced by defaults.
+        # A bundle's config.json may hold anything: refuse a non-mapping, and an unknown section (a typo
+        # such as "modle") rather than silently replacing it by defaults.
         if not isinstance(d, dict):
             raise ConfigError(f"configuration={type(d).__name__} is invalid: must be a mapping of sections")
         unknown = sorted(set(d) - {"data", "window", "model", "train"})

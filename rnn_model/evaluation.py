@@ -20,8 +20,6 @@ from .windowing import heldout_test_origins, make_split
 
 __all__ = ["backtest", "score", "Scores", "evaluate", "mase_scales", "heldout_origins"]
 
-METRICS = ["mae", "rmse", "smape", "mase"]
-
 
 def backtest(
     forecasters: dict,

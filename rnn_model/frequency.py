@@ -125,19 +125,19 @@ def infer_freq(ds: pd.Series | np.ndarray, codes: np.ndarray) -> str:
     step = pd.Timedelta(step)
     day = pd.Timedelta(days=1)
     if step == day and _business_days(ns, steps, same):
-        # Fix: business-day data was inferred as 'D': every weekend became a two-slot gap, no training
-        # window was fully observed, and forecasts were dated on Saturdays.
+        # As 'D', every weekend would be a two-slot gap, no training window fully observed, and
+        # forecasts dated on Saturdays.
         return "B"
     if step < pd.Timedelta(days=28) and step != 7 * day:
         if step % day == pd.Timedelta(0):
-            # Fix: to_offset(1 day).freqstr is '24h' in pandas 3, which made daily data look sub-daily
-            # (season_length 1 and horizon 1 instead of 7 and 14). Name whole days as days.
+            # to_offset(1 day).freqstr is '24h' in pandas 3, which would make daily data look sub-daily
+            # (season_length 1 and horizon 1 instead of 7 and 14): name whole days as days.
             return "D" if step == day else f"{step // day}D"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return to_offset(step).freqstr
     # Calendar frequencies: let pandas name the rule from the longest gap-free run of one series.
-    # Fix: runs used to be whole series, so one missing month anywhere made the inference fail.
+    # A run, not a whole series: one missing month anywhere must not make the inference fail.
     breaks = ~same | (steps <= 0) | (steps > 1.5 * step.value)  # new series, duplicate or gap
     first = np.flatnonzero(np.r_[True, breaks])
     lengths = np.diff(np.r_[first, len(values)])
@@ -286,8 +286,8 @@ def _most_common(values: np.ndarray) -> int:
 def _phase_shift(rel: np.ndarray | None, step: int, in_place: bool = False) -> int:
     """How far below ``ds_min`` the grid anchor lies so that the most common phase is on the grid.
 
-    Fix: the anchor used to be ``ds_min`` itself, so one off-grid earliest timestamp (e.g. 00:30 in hourly
-    data) shifted the whole grid and flagged every other row as off-grid (and dropped them with 'drop').
+    Not ``ds_min`` itself: one off-grid earliest timestamp (e.g. 00:30 in hourly data) would shift the
+    whole grid and flag every other row as off-grid (and drop them with 'drop').
     ``rel`` is ``ds - ds_min`` (>= 0) in grid units; the result is in ``[0, step)``. ``in_place``: ``rel`` is
     a temporary of the caller's and may be overwritten (saves one array the size of the data).
     """

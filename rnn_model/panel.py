@@ -401,8 +401,8 @@ def build_panel(
     if callable(min_length):
         min_length = min_length(freq)
     if np.issubdtype(ds.dtype, np.integer) != TimeGrid(freq, None).is_integer:
-        # Fix: an integer step with timestamp ds laid out one slot per nanosecond (MemoryError), and a
-        # calendar freq with integer ds flagged every row off-grid. Name the mismatch instead.
+        # An integer step with timestamp ds would lay out one slot per nanosecond (MemoryError), and a
+        # calendar freq with integer ds would flag every row off-grid: name the mismatch instead.
         kind = "integer" if np.issubdtype(ds.dtype, np.integer) else "timestamp"
         fix = (
             "pass a pandas alias such as freq='h' or 'D'"

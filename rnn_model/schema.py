@@ -68,6 +68,7 @@ class ValidationReport:
     n_series_out: int = 0
     freq: str | None = None
     stale: str | None = None  # the stale-data warning (prediction.stale_data), set once as_of is known
+    span: dict = field(default_factory=dict)  # what the kept series cover (panel.data_span), for run summaries
 
     def add(self, unique_id: str, problem: str, count: int, example: str, action: str) -> None:
         self.problems.append(Problem(str(unique_id), problem, int(count), example, action))
@@ -82,7 +83,7 @@ class ValidationReport:
 
     @property
     def dropped_ids(self) -> list[str]:
-        # Fix: on_off_grid='drop' removes rows, not the series; such series were listed as dropped.
+        # Row-level problems (on_off_grid='drop' and the like) remove rows, not the series.
         return sorted(
             {
                 p.unique_id

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from rnn_model.config import DataConfig, ForecastConfig
 from rnn_model.io import read_long_table
+from rnn_model.panel import data_span
 from rnn_model.partitions import PartitionOutcome, combine_outcomes, split_table, validate_partition
 from rnn_model.prediction import stale_data
 from rnn_model.schema import ValidationReport
@@ -62,7 +63,7 @@ def data_quality(
 ) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
     """Every problem of every group in one report (log and UI artifact); raises if any is an error.
     Stale data (the newest observation more than a horizon before ``as_of``) is a warning in it
-    (``report.stale``).
+    (``report.stale``); ``report.span`` says what the kept series cover.
 
     Returns the groups with series left, the report and the config resolved for the data's freq.
     """
@@ -70,6 +71,7 @@ def data_quality(
     try:
         kept, report, resolved = combine_outcomes(outcomes)
         report.stale = stale_data([o.panel for o in kept], as_of, resolved.window.horizon)
+        report.span = data_span([o.panel for o in kept])
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
