@@ -73,9 +73,9 @@ def backtest(
     check_settings_match(bundle.forecaster.config, config, version)  # a flag the model would ignore: refused
     config = config_for_model(bundle.forecaster.config, config)
     table = load_table(data or sample_data_path(store), config.data)
-    groups, _, report, _ = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
+    validated = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
     del table
-    results = [f.result() for f in backtest_group.map(groups, unmapped(bundle), unmapped(n_windows))]
+    results = [f.result() for f in backtest_group.map(validated.groups, unmapped(bundle), unmapped(n_windows))]
     check_backtest_windows(results, n_windows)  # no complete window: an error, not an empty report
     forecasts, scores = score_backtest(results, n_windows, model_name)
     run_name = f"backtest-{version}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
@@ -89,8 +89,8 @@ def backtest(
             "n_windows": n_windows,
             "metrics": scores.overall.reset_index().to_dict("records"),
             "as_of": as_of_label(as_of),
-            "stale_data": report.stale,
-            "data": report.span,
+            "stale_data": validated.report.stale,
+            "data": validated.report.span,
         },
     )
 

@@ -11,11 +11,16 @@ from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_range
 from rnn_model.registry import store_lock
+from rnn_model.stages import same_validation
+from tasks.data import load_table
 from tasks.outcome import alert_on_failure, finished, run_name
+from tasks.registry import load_model
 from tasks.sample import sample_data_path
+from tasks.training import prepare_strategy
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, documented
-from .predict import predict_steps
+from .partitioned import validate_groups
+from .predict import model_settings, predict_steps
 from .runners import TaskRunnerName, dask_cluster, runs_on, with_task_runner
 from .train import train_steps
 
@@ -44,7 +49,7 @@ def pipeline(
     dask_address: Optional[str] = None,
 ) -> dict:
     """The ``train`` flow's steps then the ``predict`` flow's, in this one flow run, on the same data and
-    ``as_of``; their mapped tasks run on ``task_runner`` (with ``dask`` and no address, one temporary local
+    ``as_of``, read and validated once; their mapped tasks run on ``task_runner`` (with ``dask`` and no address, one temporary local
     cluster serves both). Not as subflows: each subflow run costs its own API round trips (create, three
     state changes, a tracking task run), up to seconds on a local SQLite-backed API."""
     with dask_cluster(task_runner, dask_address) as address:
@@ -66,30 +71,36 @@ def pipeline(
                 ),
             )
         chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
-        with store_lock(store) if chief else nullcontext():
-            data = data or sample_data_path(store)  # once for both halves
+        with store_lock(store) if chief else nullcontext():  # one lock for both halves
+            if config.train.strategy != "default":
+                prepare_strategy(config.train.strategy)  # before anything initialises TensorFlow (multi_worker)
+            path = data or sample_data_path(store)
+            table = load_table(path, config.data)
+            # One ingest: validated for prediction (short and constant series kept: they are forecast),
+            # and the series to train on taken from the same validation, in the same report.
+            validated = validate_groups(table, config, as_of, "predict", model_name, partitions, "pipeline", True)
+            del table
             trained = train_steps(
-                data=data,
-                store=store,
-                config=config,
-                as_of=as_of,
-                model_name=model_name,
-                margin=margin,
-                force_promote=force_promote,
-                rollback_to=None,
-                partitions=partitions,
+                path,
+                store,
+                validated.train_panel,
+                validated,
+                as_of,
+                model_name,
+                margin,
+                force_promote,
+                partitions,
+                chief,
             )
             if not chief:
                 return finished("pipeline", model_name, {"train": trained, "predict": None})
-            predicted = predict_steps(
-                data=data,
-                store=store,
-                config=config,
-                as_of=as_of,
-                model_name=model_name,
-                model_version=None,
-                partitions=partitions,
-            )
+            version, bundle = load_model(store, model_name, None)
+            settings, warnings = model_settings(bundle, version, config, strict=False)
+            if not same_validation(settings, validated.resolved):  # a champion trained with other data settings
+                table = load_table(path, settings.data)
+                validated = validate_groups(table, settings, as_of, "predict", model_name, partitions)
+                del table
+            predicted = predict_steps(store, as_of, model_name, version, bundle, validated, warnings)
             return finished("pipeline", model_name, {"train": trained, "predict": predicted})
 
 

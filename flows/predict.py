@@ -10,6 +10,7 @@ from typing import Optional
 import pandas as pd
 from prefect import flow, get_run_logger, unmapped
 
+from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
 from rnn_model.outputs import as_of_label
 from rnn_model.prediction import check_settings_match, settings_clashes
@@ -22,10 +23,10 @@ from tasks.registry import load_model
 from tasks.sample import sample_data_path
 
 from .params import AsOf, DataPath, ModelName, Partitions, Version, documented
-from .partitioned import validate_groups
+from .partitioned import Validated, validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
-__all__ = ["predict", "predict_steps"]
+__all__ = ["predict", "predict_steps", "model_settings"]
 
 
 @flow(
@@ -69,76 +70,72 @@ def predict(
                 dask_address=dask_address,
             ),
         )
-    return finished(
-        "predict",
-        model_name,
-        predict_steps(
-            data=data,
-            store=store,
-            config=config,
-            as_of=as_of,
-            model_name=model_name,
-            model_version=model_version,
-            partitions=partitions,
-            strict=True,
-        ),
-    )
+    with store_lock(store):
+        version, bundle = load_model(store, model_name, model_version)
+        config, warnings = model_settings(bundle, version, config, strict=True)
+        table = load_table(data or sample_data_path(store), config.data)
+        validated = validate_groups(table, config, as_of, "predict", model_name, partitions)
+        del table
+        return finished(
+            "predict", model_name, predict_steps(store, as_of, model_name, version, bundle, validated, warnings)
+        )
 
 
-def predict_steps(
-    data: DataPath,
-    store: str,
-    config: ForecastConfig,
-    as_of: AsOf,
-    model_name: str,
-    model_version: Version,
-    partitions: int,
-    strict: bool = False,
-) -> dict:
-    """The ``predict`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow).
+def model_settings(
+    bundle: Bundle | None, version: str | None, config: ForecastConfig, strict: bool
+) -> tuple[ForecastConfig, list[str]]:
+    """The configuration to forecast with: the model's horizon, input size, freq and policies, the user's
+    column names (the user's own without a model), and warnings.
 
     ``strict``: a setting the user passed that the model would ignore (freq, horizon, input size, season
     length) is an error; otherwise (``pipeline``, whose settings were for training, and whose challenger
     may not have been promoted) it is a warning in the log and in the result's ``warnings``."""
-    with store_lock(store):
-        label = as_of_label(as_of)
-        created_at = pd.Timestamp(dt.datetime.now(dt.timezone.utc))
-        version, bundle = load_model(store, model_name, model_version)
-        warnings = []
-        if bundle is not None:  # the model decides horizon, input size and freq; the data its column names
-            if strict:
-                check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
-            warnings = [
-                f"{c}: forecasting with the model's"
-                for c in settings_clashes(bundle.forecaster.config, config, version)
-            ]
-            for line in warnings:
-                get_run_logger().warning(line)
-            config = config_for_model(bundle.forecaster.config, config)
-        path = data or sample_data_path(store)
-        table = load_table(path, config.data)
-        groups, outcomes, report, resolved = validate_groups(table, config, as_of, "predict", model_name, partitions)
-        del table
-        futures = forecast_group.map(
-            groups, unmapped(bundle), unmapped(version), unmapped(resolved), unmapped(label), unmapped(created_at)
-        )
-        parts = dict(f.result() for f in futures)
-        if report.stale:
-            warnings.append(report.stale)  # printed by the CLI with the others
-        paths = write_partitions(parts, store, label)
-        n_series = sum(o.panel.n_series for o in outcomes)
-        fallback = fallback_series(parts.values())
-        report_fallback(fallback, n_series, bundle is not None, model_name)
-        publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name, label)
-        return {
-            "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),
-            "parts": paths,
-            "rows": sum(len(f) for f in parts.values()),
-            "model_version": version,
-            "fallback_series": fallback,
-            "partitions": len(paths),
-            "warnings": warnings,
-            "stale_data": report.stale,
-            "as_of": label,
-            "data": report.span,
-        }
+    if bundle is None:
+        return config, []
+    if strict:
+        check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
+    warnings = [
+        f"{c}: forecasting with the model's" for c in settings_clashes(bundle.forecaster.config, config, version)
+    ]
+    for line in warnings:
+        get_run_logger().warning(line)
+    return config_for_model(bundle.forecaster.config, config), warnings
+
+
+def predict_steps(
+    store: str,
+    as_of: AsOf,
+    model_name: str,
+    version: str | None,
+    bundle: Bundle | None,
+    validated: Validated,
+    warnings: list[str],
+) -> dict:
+    """Forecast the validated groups (mapped tasks) -> write the partition's parts as one unit -> report
+    the fallback and plot, in the calling flow run (locked by the caller; ``pipeline`` runs them without
+    a subflow)."""
+    label = as_of_label(as_of)
+    created_at = pd.Timestamp(dt.datetime.now(dt.timezone.utc))
+    outcomes, report, resolved = validated.outcomes, validated.report, validated.resolved
+    futures = forecast_group.map(
+        validated.groups, unmapped(bundle), unmapped(version), unmapped(resolved), unmapped(label), unmapped(created_at)
+    )
+    parts = dict(f.result() for f in futures)
+    warnings = [*warnings, report.stale] if report.stale else list(warnings)  # printed by the CLI with the others
+    paths = write_partitions(parts, store, label)
+    n_series = sum(o.panel.n_series for o in outcomes)
+    fallback = fallback_series(parts.values())
+    report_fallback(fallback, n_series, bundle is not None, model_name)
+    publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name, label)
+    return {
+        "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),
+        "parts": paths,
+        "rows": sum(len(f) for f in parts.values()),
+        "model_version": version,
+        "fallback_series": fallback,
+        "partitions": len(paths),
+        "warnings": warnings,
+        "stale_data": report.stale,
+        "as_of": label,
+        "data": report.span,
+    }

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from rnn_model.config import ForecastConfig
 from rnn_model.distribute import writes_results
 from rnn_model.outputs import as_of_label
+from rnn_model.panel import Panel
 from rnn_model.partitions import merge_panels
 from rnn_model.registry import store_lock
 from rnn_model.stages import promotion_decision
@@ -22,7 +23,7 @@ from tasks.sample import sample_data_path
 from tasks.training import build_windows, prepare_strategy, refit_model, train_model
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version, documented
-from .partitioned import validate_groups
+from .partitioned import Validated, validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
 __all__ = ["train", "train_steps"]
@@ -73,95 +74,87 @@ def train(
                 dask_address=dask_address,
             ),
         )
-    return finished(
-        "train",
-        model_name,
-        train_steps(
-            data=data,
-            store=store,
-            config=config,
-            as_of=as_of,
-            model_name=model_name,
-            margin=margin,
-            force_promote=force_promote,
-            rollback_to=rollback_to,
-            partitions=partitions,
-        ),
-    )
-
-
-def train_steps(
-    data: DataPath,
-    store: str,
-    config: ForecastConfig,
-    as_of: AsOf,
-    model_name: str,
-    margin: float,
-    force_promote: bool,
-    rollback_to: Version,
-    partitions: int,
-) -> dict:
-    """The ``train`` flow's tasks, run in the calling flow run (``pipeline`` runs them without a subflow:
-    a subflow costs the API round trips of a flow run of its own)."""
     # multi_worker: every worker runs this flow in lockstep; only the chief locks and writes the store
     chief = writes_results(config.train.strategy)
     with store_lock(store) if chief else nullcontext():
         if rollback_to:
-            return {"champion": rollback(store, model_name, rollback_to), "promoted": False, "rollback": True}
+            version = rollback(store, model_name, rollback_to)
+            return finished("train", model_name, {"champion": version, "promoted": False, "rollback": True})
         if config.train.strategy != "default":
             prepare_strategy(config.train.strategy)  # before anything initialises TensorFlow (multi_worker)
         path = data or sample_data_path(store)
         table = load_table(path, config.data)
-        _, outcomes, report, resolved = validate_groups(table, config, as_of, "train", model_name, partitions)
+        validated = validate_groups(table, config, as_of, "train", model_name, partitions)
         del table
-        span = {"as_of": as_of_label(as_of), "data": report.span, "stale_data": report.stale}
-        panel = merge_panels([o.panel for o in outcomes])
-        plan = build_windows(panel, resolved)
-        champion_version, champion, champion_problem = load_champion(store, model_name)
-        result = train_model(panel, resolved, plan, model_name)
-        forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
-        through = champion.meta.get("trained_through") if champion is not None else None
-        decision = promotion_decision(
-            forecasts, scores, margin, through, [champion_problem] if champion_problem else []
+        panel = merge_panels([o.panel for o in validated.outcomes])
+        return finished(
+            "train",
+            model_name,
+            train_steps(path, store, panel, validated, as_of, model_name, margin, force_promote, partitions, chief),
         )
-        if resolved.train.refit and (decision.promote or force_promote):  # every worker: training is in lockstep
-            result = refit_model(panel, resolved, result, model_name)
-        if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
-            get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
-            return {
-                "version": None,
-                "promoted": False,
-                "reasons": ["not the chief worker: nothing registered"],
-                "champion": champion_version,
-                "metrics": scores.overall.reset_index().to_dict("records"),
-                "model_dir": None,
-                **span,
-            }
-        meta = {
-            "data_fingerprint": panel.fingerprint(),
-            "data_path": str(path),
-            "as_of": as_of,
-            "n_series": panel.n_series,
-            "champion_at_training": champion_version,
-            "champion_compared": comparable(champion, resolved),
-            "partitions": partitions,
-            "strategy": resolved.train.strategy,
-            "replicas": result.extra.get("replicas", 1),
-            "refit": result.extra.get("refit"),
-            "scaler": result.extra.get("scaler"),
-            "trained_through": result.extra.get("trained_through"),
-        }
-        version = register_challenger(store, model_name, result, scores.to_dict(), meta)
-        promoted = promote(store, model_name, version, decision, force_promote)
-        get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")
+
+
+def train_steps(
+    path: str,
+    store: str,
+    panel: Panel,
+    validated: Validated,
+    as_of: AsOf,
+    model_name: str,
+    margin: float,
+    force_promote: bool,
+    partitions: int,
+    chief: bool,
+) -> dict:
+    """Train on ``panel`` (validated, locked by the caller) -> evaluate -> register -> promote, in the
+    calling flow run (``pipeline`` runs them without a subflow: a subflow costs the API round trips of a
+    flow run of its own). ``chief``: this process writes the store (always, except multi_worker's others)."""
+    report, resolved = validated.report, validated.resolved
+    span = {"as_of": as_of_label(as_of), "data": report.span, "stale_data": report.stale}
+    plan = build_windows(panel, resolved)
+    champion_version, champion, champion_problem = load_champion(store, model_name)
+    result = train_model(panel, resolved, plan, model_name)
+    forecasts, scores = evaluate_models(result.forecaster, champion, panel, resolved, model_name)
+    through = champion.meta.get("trained_through") if champion is not None else None
+    decision = promotion_decision(forecasts, scores, margin, through, [champion_problem] if champion_problem else [])
+    if resolved.train.refit and (decision.promote or force_promote):  # every worker: training is in lockstep
+        result = refit_model(panel, resolved, result, model_name)
+    if not (chief and result.extra.get("chief", True)):  # multi_worker: only the chief writes the store
+        get_run_logger().info("multi_worker: this worker is not the chief; the chief registers the model")
         return {
-            "version": version,
-            "promoted": promoted,
-            "reasons": decision.reasons,
-            "champion": version if promoted else champion_version,
-            "champion_before": champion_version,
+            "version": None,
+            "promoted": False,
+            "reasons": ["not the chief worker: nothing registered"],
+            "champion": champion_version,
             "metrics": scores.overall.reset_index().to_dict("records"),
-            "evidence": decision.evidence,
-            "model_dir": f"{store}/models/{model_name}/{version}",
+            "model_dir": None,
             **span,
         }
+    meta = {
+        "data_fingerprint": panel.fingerprint(),
+        "data_path": str(path),
+        "as_of": as_of,
+        "n_series": panel.n_series,
+        "champion_at_training": champion_version,
+        "champion_compared": comparable(champion, resolved),
+        "partitions": partitions,
+        "strategy": resolved.train.strategy,
+        "replicas": result.extra.get("replicas", 1),
+        "refit": result.extra.get("refit"),
+        "scaler": result.extra.get("scaler"),
+        "trained_through": result.extra.get("trained_through"),
+    }
+    version = register_challenger(store, model_name, result, scores.to_dict(), meta)
+    promoted = promote(store, model_name, version, decision, force_promote)
+    get_run_logger().info("model %s/%s %s", model_name, version, "is champion" if promoted else "kept as candidate")
+    return {
+        "version": version,
+        "promoted": promoted,
+        "reasons": decision.reasons,
+        "champion": version if promoted else champion_version,
+        "champion_before": champion_version,
+        "metrics": scores.overall.reset_index().to_dict("records"),
+        "evidence": decision.evidence,
+        "model_dir": f"{store}/models/{model_name}/{version}",
+        **span,
+    }

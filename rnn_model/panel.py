@@ -22,7 +22,7 @@ from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid, infer_freq, same_freq
 from .schema import ValidationReport, action_for
 
-__all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch", "constant_series", "data_span"]
+__all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch", "constant_series", "data_span", "take_series"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,26 @@ def constant_series(panel: Panel) -> np.ndarray:
     hi = np.maximum.reduceat(np.where(panel.observed, panel.values, -np.inf), starts)
     n_obs = np.add.reduceat(panel.observed.astype(np.int64), starts)
     return (n_obs >= 2) & (lo == hi)
+
+
+def take_series(panel: Panel, series_idx: np.ndarray) -> Panel:
+    """The panel of the series ``series_idx`` (ascending), with the same grid: the arrays
+    :func:`build_panel` gives when it keeps only those series."""
+    series_idx = np.asarray(series_idx, np.int64)
+    if len(series_idx) == panel.n_series:
+        return panel
+    lengths = panel.lengths[series_idx]  # [n_kept]
+    offsets = np.zeros(len(series_idx) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    slots = np.repeat(panel.offsets[series_idx] - offsets[:-1], lengths) + np.arange(offsets[-1])  # [n_kept_slots]
+    return Panel(
+        ids=panel.ids[series_idx],
+        values=panel.values[slots],
+        observed=panel.observed[slots],
+        offsets=offsets,
+        first_tick=panel.first_tick[series_idx],
+        grid=panel.grid,
+    )
 
 
 def data_span(panels: list[Panel]) -> dict:

@@ -69,6 +69,7 @@ class ValidationReport:
     freq: str | None = None
     stale: str | None = None  # the stale-data warning (prediction.stale_data), set once as_of is known
     span: dict = field(default_factory=dict)  # what the kept series cover (panel.data_span), for run summaries
+    n_series_train: int | None = None  # of those, the series a pipeline run trains on (stages.training_subset)
 
     def add(self, unique_id: str, problem: str, count: int, example: str, action: str) -> None:
         self.problems.append(Problem(str(unique_id), problem, int(count), example, action))
@@ -115,8 +116,9 @@ class ValidationReport:
         problems (what was dropped, filled, kept or refused), then information (inferred freq, rows after
         ``as_of``), each its own table."""
         head = (
-            f"rows in: {self.n_rows_in}, series in: {self.n_series_in}, series used: {self.n_series_out}, "
-            f"freq: {self.freq}\n\n"
+            f"rows in: {self.n_rows_in}, series in: {self.n_series_in}, series used: {self.n_series_out}"
+            + (f" ({self.n_series_train} trained on)" if self.n_series_train is not None else "")
+            + f", freq: {self.freq}\n\n"
         )
         if self.stale:
             head += f"**Warning: {escape_markdown(self.stale, limit=400)}**\n\n"

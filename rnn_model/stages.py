@@ -22,12 +22,20 @@ from .evaluation import Scores
 from .gate import PromotionDecision, judge
 from .intervals import add_intervals
 from .outputs import parse_as_of
-from .panel import Panel, build_panel
+from .panel import Panel, build_panel, take_series
 from .prediction import Forecaster, future_frame
-from .schema import ValidationReport
+from .schema import ValidationReport, action_for
 from .training import min_train_length
 
-__all__ = ["validate", "config_for_model", "prediction_frame", "promotion_decision", "SEASONAL_NAIVE"]
+__all__ = [
+    "validate",
+    "training_subset",
+    "same_validation",
+    "config_for_model",
+    "prediction_frame",
+    "promotion_decision",
+    "SEASONAL_NAIVE",
+]
 
 SEASONAL_NAIVE = "seasonal_naive"
 
@@ -50,6 +58,59 @@ def validate(
     limit = parse_as_of(as_of)
     panel, report = build_panel(table, data, min_length=min_length, as_of=limit)
     return panel, report, resolve(config, panel.freq)
+
+
+def training_subset(panel: Panel, report: ValidationReport, config: ForecastConfig) -> Panel:
+    """The series a model trains on, out of a panel validated for prediction (``validate(...,
+    purpose="predict")``, which keeps short and constant series because prediction forecasts them): one
+    ingest serves both halves of a ``pipeline`` run. ``config`` must be resolved.
+
+    As ``purpose="train"`` would: a series with fewer than ``input_size + horizon`` observed points is
+    ``too_short`` (``on_too_short``), a constant one is left out unless ``on_constant="keep"`` (the
+    report's constant rows then say ``dropped``: not trained on, still forecast, by seasonal naive).
+    Errors are raised with the report; no series left to train on is ``no_series_left``."""
+    data, need = config.data, min_train_length(config)
+    constant_ids = {p.unique_id for p in report.problems if p.problem == "constant"}
+    if data.on_constant == "drop":
+        report.problems = [
+            dataclasses.replace(p, action="dropped") if p.problem == "constant" else p for p in report.problems
+        ]
+    drop = (
+        np.isin(panel.ids.astype(str), list(constant_ids))
+        if data.on_constant == "drop"
+        else np.zeros(panel.n_series, bool)
+    )
+    n_obs = np.add.reduceat(panel.observed.astype(np.int64), panel.offsets[:-1])  # [n_series]
+    short = n_obs < need
+    for i in np.flatnonzero(short):
+        report.add(
+            panel.ids[i],
+            "too_short",
+            n_obs[i],
+            f"{n_obs[i]} observed points < {need} needed",
+            action_for(data.on_too_short),
+        )
+    if data.on_too_short == "drop":
+        drop |= short
+    report.raise_if_errors()
+    if drop.all():
+        causes = sorted({p.problem for p in report.problems if p.action == "dropped" and p.unique_id != "*"})
+        report.add(
+            "*",
+            "no_series_left",
+            0,
+            f"all {panel.n_series} series were dropped ({', '.join(causes) or 'empty'})",
+            "error",
+        )
+        report.raise_if_errors()
+    report.n_series_train = int((~drop).sum())
+    return take_series(panel, np.flatnonzero(~drop))
+
+
+def same_validation(config: ForecastConfig, validated_with: ForecastConfig) -> bool:
+    """Whether data validated for prediction with ``validated_with`` (resolved) is what forecasting with
+    ``config`` (a model's, :func:`config_for_model`) would validate: the same data settings and horizon."""
+    return config.data == validated_with.data and config.window.horizon == validated_with.window.horizon
 
 
 def config_for_model(model_config: ForecastConfig, user_config: ForecastConfig) -> ForecastConfig:

@@ -10,10 +10,11 @@ from prefect.artifacts import create_markdown_artifact
 
 from rnn_model.config import DataConfig, ForecastConfig
 from rnn_model.io import read_long_table
-from rnn_model.panel import data_span
-from rnn_model.partitions import PartitionOutcome, combine_outcomes, split_table, validate_partition
+from rnn_model.panel import Panel, data_span
+from rnn_model.partitions import PartitionOutcome, combine_outcomes, merge_panels, split_table, validate_partition
 from rnn_model.prediction import stale_data
 from rnn_model.schema import ValidationReport
+from rnn_model.stages import training_subset
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
@@ -59,19 +60,25 @@ def validate_group(
 
 @task(name="data-quality", **COMPUTE)
 def data_quality(
-    outcomes: list[PartitionOutcome], purpose: str, model_name: str, as_of: str | None = None
-) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig]:
+    outcomes: list[PartitionOutcome], purpose: str, model_name: str, as_of: str | None = None, training: bool = False
+) -> tuple[list[PartitionOutcome], ValidationReport, ForecastConfig, Panel | None]:
     """Every problem of every group in one report (log and UI artifact); raises if any is an error.
     Stale data (the newest observation more than a horizon before ``as_of``) is a warning in it
     (``report.stale``); ``report.span`` says what the kept series cover.
 
-    Returns the groups with series left, the report and the config resolved for the data's freq.
+    ``training``: the groups were validated for prediction and a model trains on them too (``pipeline``):
+    the series it can train on (:func:`rnn_model.stages.training_subset`) are returned as one panel, and
+    what training leaves out is in the same report.
+
+    Returns the groups with series left, the report, the config resolved for the data's freq, and the
+    training panel (None without ``training``).
     """
     logger = get_run_logger()
     try:
         kept, report, resolved = combine_outcomes(outcomes)
         report.stale = stale_data([o.panel for o in kept], as_of, resolved.window.horizon)
         report.span = data_span([o.panel for o in kept])
+        train_panel = training_subset(merge_panels([o.panel for o in kept]), report, resolved) if training else None
     except Exception as exc:
         report = getattr(exc, "report", None)
         if report is not None:  # the UI shows every problem, not only the message
@@ -103,4 +110,10 @@ def data_quality(
         resolved.data.season_length,
         f"; {len(kept)} groups" if len(outcomes) > 1 else "",
     )
-    return kept, report, resolved
+    if train_panel is not None and train_panel.n_series != n_series:
+        logger.info(
+            "training on %d of the %d series (the others are forecast by seasonal naive)",
+            train_panel.n_series,
+            n_series,
+        )
+    return kept, report, resolved, train_panel

@@ -8,8 +8,7 @@ import json
 from ._support import AS_OF, artifacts_of_run_tree, read_flow_run, run_api
 
 EXPECTED = {  # key -> artifact type; the keys name the half of the run, so train and predict never collide
-    "default-train-data-quality": "markdown",
-    "default-predict-data-quality": "markdown",
+    "default-pipeline-data-quality": "markdown",
     "default-train-metrics": "table",
     "default-train-metrics-per-step": "table",
     "default-train-promotion": "markdown",
@@ -31,9 +30,9 @@ def test_pipeline_run_publishes_its_artifacts(trained):
     for key, kind in EXPECTED.items():
         assert {a.type for a in by_key[key]} == {kind}, (key, [a.type for a in by_key[key]])
 
-    # data quality: once for training, once for prediction, each under its own key
-    for half in ("train", "predict"):
-        assert len(by_key[f"default-{half}-data-quality"]) == 1 and by_key[f"default-{half}-data-quality"][0].data
+    # one ingest for both halves: one data-quality report, and no train or predict one
+    assert len(by_key["default-pipeline-data-quality"]) == 1 and by_key["default-pipeline-data-quality"][0].data
+    assert not {"default-train-data-quality", "default-predict-data-quality"} & set(by_key)
     # the fallback artifact is written by every prediction run, also when no series fell back
     assert "0 of 4 series" in by_key["default-predict-fallback"][0].data
 

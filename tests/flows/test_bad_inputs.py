@@ -98,8 +98,8 @@ def test_bad_input_case(case, corpus, seeded_store, tmp_path, capsys):
         assert code == 0, err
         problem, action = case.expect[1], case.expect[2]
         if problem:
-            # the train flow's report (the predict flow keeps constant/short series for seasonal naive)
-            reports = [a.data for a in asyncio.run(_latest_artifacts("default-train-data-quality", 1))]
+            # the pipeline's one report: what training left out, beside what prediction kept
+            reports = [a.data for a in asyncio.run(_latest_artifacts("default-pipeline-data-quality", 1))]
             pattern = rf"\| {problem} \| \d+ \| .* \| {re.escape(action)} \|"
             assert any(re.search(pattern, r) for r in reports), reports
             assert not any("<script>" in r or "| fake | row |" in r for r in reports), reports  # ids escaped

@@ -67,7 +67,8 @@ def test_pipeline_is_one_flow_run_with_the_train_and_predict_tasks(trained):
     names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, trained["flow_run_id"])]
     for name in ("train-model", "register-challenger", "promote", "load-model", "forecast", "write-predictions"):
         assert names.count(name) == 1, (name, sorted(names))
-    assert names.count("load-data") == names.count("validate-data") == 2  # each half reads the data as of now
+    # one ingest for both halves: one read, one validation per group (one group here), one report
+    assert names.count("load-data") == names.count("validate-data") == names.count("data-quality") == 1
     assert names.count("sample-data") == 0 and "partition-data" not in names  # data given; one group: no split
     assert names.count("refit-model") == 0  # refit is off by default
 

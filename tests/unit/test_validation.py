@@ -327,3 +327,48 @@ def test_report_markdown_lists_every_problem():
     md = report.to_markdown()
     assert md.count("\n| ") == len(report.problems) + 1  # header row + one row per problem
     assert "series used: 5" in md
+
+
+# --------------------------------------------------------------------------- one ingest (pipeline)
+
+
+def _validated(df: pd.DataFrame, purpose: str, **data):
+    from rnn_model.config import ForecastConfig
+    from rnn_model.stages import validate
+
+    cfg = ForecastConfig().replace(
+        data={"freq": "h", "on_duplicate": "drop", "on_off_grid": "drop", **data},
+        window={"horizon": 6, "input_size": 24},
+    )
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    return validate(table, cfg, as_of="2026-02-01", purpose=purpose)
+
+
+def test_the_training_subset_of_one_prediction_ingest_is_what_training_validation_gives():
+    """A pipeline run validates once (for prediction: short and constant series kept) and trains on the
+    subset: the same panel, bit for bit, and the same problems as a validation for training."""
+    from rnn_model.stages import training_subset
+
+    df = broken_frame()
+    train_panel, train_report, _ = _validated(df, "train")
+    panel, report, resolved = _validated(df, "predict")
+    assert {"s6", "s8"} <= set(panel.ids) and not {"s6", "s8"} & set(train_panel.ids)
+    subset = training_subset(panel, report, resolved)
+    assert subset.fingerprint() == train_panel.fingerprint()
+    assert list(subset.ids) == list(train_panel.ids)
+    rows = lambda r: {(p.unique_id, p.problem, p.action) for p in r.problems}  # noqa: E731
+    assert rows(report) == rows(train_report)  # constant s6 and too_short s8: dropped (from training)
+    assert report.n_series_train == subset.n_series and "trained on" in report.to_markdown()
+
+
+def test_the_training_subset_raises_what_training_validation_raises():
+    from rnn_model.stages import training_subset
+
+    df = broken_frame()
+    panel, report, resolved = _validated(df, "predict", on_too_short="error")
+    with pytest.raises(DataValidationError, match=r"too_short in s8"):
+        training_subset(panel, report, resolved)
+    only_short = df[df["unique_id"] == "s8"]
+    panel, report, resolved = _validated(only_short, "predict")
+    with pytest.raises(DataValidationError, match=r"no_series_left.*all 1 series were dropped \(too_short\)"):
+        training_subset(panel, report, resolved)
