@@ -50,23 +50,9 @@ def backtest(
 ) -> dict:
     """Score the champion (or ``model_version``) on the last ``n_windows`` horizons of every series, beside
     naive and seasonal naive, and write ``<store>/reports/<run>/`` (backtest.parquet, metrics.json)."""
+    params = dict(locals())  # the parameters as given: run once more, with them, on the requested runner
     if not runs_on(task_runner, dask_address):
-        return finished(
-            "backtest",
-            model_name,
-            with_task_runner(backtest, task_runner, dask_address)(
-                data=data,
-                store=store,
-                config=config,
-                as_of=as_of,
-                model_name=model_name,
-                model_version=model_version,
-                n_windows=n_windows,
-                partitions=partitions,
-                task_runner=task_runner,
-                dask_address=dask_address,
-            ),
-        )
+        return finished("backtest", model_name, with_task_runner(backtest, task_runner, dask_address)(**params))
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")

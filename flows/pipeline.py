@@ -52,23 +52,13 @@ def pipeline(
     ``as_of``, read and validated once; their mapped tasks run on ``task_runner`` (with ``dask`` and no address, one temporary local
     cluster serves both). Not as subflows: each subflow run costs its own API round trips (create, three
     state changes, a tracking task run), up to seconds on a local SQLite-backed API."""
+    params = dict(locals())  # the parameters as given: run once more, with them, on the requested runner
     with dask_cluster(task_runner, dask_address) as address:
         if not runs_on(task_runner, address):  # a deployment asked for another runner: once more, on it
             return finished(
                 "pipeline",
                 model_name,
-                with_task_runner(pipeline, task_runner, address)(
-                    data=data,
-                    store=store,
-                    config=config,
-                    as_of=as_of,
-                    model_name=model_name,
-                    margin=margin,
-                    force_promote=force_promote,
-                    partitions=partitions,
-                    task_runner=task_runner,
-                    dask_address=address,
-                ),
+                with_task_runner(pipeline, task_runner, address)(**{**params, "dask_address": address}),
             )
         chief = writes_results(config.train.strategy)  # multi_worker: non-chief workers only help train
         with store_lock(store) if chief else nullcontext():  # one lock for both halves

@@ -54,22 +54,9 @@ def predict(
     for series the model cannot cover, seasonal-naive forecasts are written and labelled
     ``seasonal_naive``. ``partitions``: groups of series validated and forecast in parallel on
     ``task_runner`` (``thread``, or ``dask`` at ``dask_address`` / a temporary local cluster)."""
+    params = dict(locals())  # the parameters as given: run once more, with them, on the requested runner
     if not runs_on(task_runner, dask_address):
-        return finished(
-            "predict",
-            model_name,
-            with_task_runner(predict, task_runner, dask_address)(
-                data=data,
-                store=store,
-                config=config,
-                as_of=as_of,
-                model_name=model_name,
-                model_version=model_version,
-                partitions=partitions,
-                task_runner=task_runner,
-                dask_address=dask_address,
-            ),
-        )
+        return finished("predict", model_name, with_task_runner(predict, task_runner, dask_address)(**params))
     with store_lock(store):
         version, bundle = load_model(store, model_name, model_version)
         config, warnings = model_settings(bundle, version, config, strict=True)

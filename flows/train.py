@@ -56,24 +56,9 @@ def train(
     ``data=None`` uses the embedded sample panel. ``partitions``: groups of series validated in parallel
     on ``task_runner``; the model is one global model, trained in this process (``config.train.strategy``
     spreads it over devices or machines)."""
+    params = dict(locals())  # the parameters as given: run once more, with them, on the requested runner
     if not runs_on(task_runner, dask_address):
-        return finished(
-            "train",
-            model_name,
-            with_task_runner(train, task_runner, dask_address)(
-                data=data,
-                store=store,
-                config=config,
-                as_of=as_of,
-                model_name=model_name,
-                margin=margin,
-                force_promote=force_promote,
-                rollback_to=rollback_to,
-                partitions=partitions,
-                task_runner=task_runner,
-                dask_address=dask_address,
-            ),
-        )
+        return finished("train", model_name, with_task_runner(train, task_runner, dask_address)(**params))
     # multi_worker: every worker runs this flow in lockstep; only the chief locks and writes the store
     chief = writes_results(config.train.strategy)
     with store_lock(store) if chief else nullcontext():
