@@ -114,3 +114,50 @@ def test_pipeline_writes_the_prediction_partition(trained, panel_file):
     joined = frame.merge(actual, on=["unique_id", "ds"], how="left")
     assert joined["y"].notna().all()
     assert float(np.mean(np.abs(joined["y_hat"] - joined["y"]))) < 1.0  # amplitude is 4, noise sd 0.1
+
+
+def test_one_ingest_trains_without_a_constant_series_and_still_forecasts_it(tmp_path):
+    """The pipeline validates once: a constant series is left out of training (on_constant="drop") and
+    reported once, and still forecast, by seasonal naive (the constant itself)."""
+    from flows.pipeline import pipeline
+
+    from ._support import artifacts_of_run_tree, sine_frame
+
+    frame = sine_frame()
+    flat = frame[frame["unique_id"] == "s0"].assign(unique_id="flat", y=7.5)
+    data = tmp_path / "panel.parquet"
+    pd.concat([frame, flat], ignore_index=True).to_parquet(data, index=False)
+    state = pipeline(
+        data=str(data), store=str(tmp_path / "store"), config=small_config(), as_of=AS_OF, return_state=True
+    )
+    assert state.is_completed(), state.message
+    result = state.result()
+    meta = json.loads((tmp_path / "store" / "models" / "default" / "v0001" / "meta.json").read_text())
+    assert meta["n_series"] == N_SERIES  # trained without the constant series
+    table = pq.read_table(prediction_file(tmp_path / "store")).to_pandas()
+    flat_rows = table[table["unique_id"] == "flat"]
+    assert len(flat_rows) == HORIZON and (flat_rows["y_hat"] == 7.5).all()
+    assert set(flat_rows["model_version"]) == {"seasonal_naive"} and result["predict"]["fallback_series"] == ["flat"]
+    run_id = state.state_details.flow_run_id
+    names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, run_id)]
+    assert names.count("load-data") == names.count("data-quality") == 1
+    (report,) = [a.data for a in run_api(artifacts_of_run_tree, run_id) if a.key == "default-pipeline-data-quality"]
+    assert "| flat | constant |" in report and "(4 trained on)" in report
+
+
+def test_a_champion_with_other_data_settings_gets_its_own_validation(store_copy, panel_file):
+    """One ingest serves both halves only when the champion forecasts with the run's data settings; a
+    champion trained with others (here on_gap) is given data validated its way."""
+    from flows.pipeline import pipeline
+
+    from ._support import WORSE
+
+    config = small_config(data={"on_gap": "drop"}, **WORSE)  # a worse challenger: v0001 stays champion
+    state = pipeline(
+        data=str(panel_file), store=str(store_copy), config=config, as_of=AS_OF, margin=0.5, return_state=True
+    )
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["train"]["promoted"] is False and result["predict"]["model_version"] == "v0001"
+    names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, state.state_details.flow_run_id)]
+    assert names.count("load-data") == names.count("data-quality") == 2
