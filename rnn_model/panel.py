@@ -540,11 +540,7 @@ def build_panel(
     kept_series = np.flatnonzero(~drop_series)
     report.n_series_out = len(kept_series)
     if len(kept_series) == 0:
-        causes = sorted({p.problem for p in report.problems if p.action == "dropped" and p.unique_id != "*"})
-        report.add(
-            "*", "no_series_left", 0, f"all {n_ids} series were dropped ({', '.join(causes) or 'empty'})", "error"
-        )
-        report.raise_if_errors()
+        report.all_series_dropped(n_ids)
 
     # Lay out the kept series: slot = offsets[new_code] + tick - first_tick.
     new_code = np.full(n_ids, -1, np.int64)

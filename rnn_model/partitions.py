@@ -255,14 +255,7 @@ def combine_outcomes(
         if every_row_gone:
             merged.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error")
         else:
-            causes = sorted({p.problem for p in merged.problems if p.action == "dropped" and p.unique_id != "*"})
-            merged.add(
-                "*",
-                "no_series_left",
-                0,
-                f"all {merged.n_series_in} series were dropped ({', '.join(causes) or 'empty'})",
-                "error",
-            )
+            merged.all_series_dropped(merged.n_series_in)
     merged.raise_if_errors()
     check_not_coarser([o.panel for o in kept], merged)
     configs = {o.config for o in kept}

@@ -93,6 +93,15 @@ class ValidationReport:
             }
         )
 
+    def all_series_dropped(self, n_series: int) -> None:
+        """Add the ``no_series_left`` error naming why the ``n_series`` series were dropped (for the
+        message to say how to keep them), and raise."""
+        causes = sorted({p.problem for p in self.problems if p.action == "dropped" and p.unique_id != "*"})
+        self.add(
+            "*", "no_series_left", 0, f"all {n_series} series were dropped ({', '.join(causes) or 'empty'})", "error"
+        )
+        self.raise_if_errors()
+
     def raise_if_errors(self) -> None:
         errors = self.errors
         if not errors:

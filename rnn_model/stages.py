@@ -94,15 +94,7 @@ def training_subset(panel: Panel, report: ValidationReport, config: ForecastConf
         drop |= short
     report.raise_if_errors()
     if drop.all():
-        causes = sorted({p.problem for p in report.problems if p.action == "dropped" and p.unique_id != "*"})
-        report.add(
-            "*",
-            "no_series_left",
-            0,
-            f"all {panel.n_series} series were dropped ({', '.join(causes) or 'empty'})",
-            "error",
-        )
-        report.raise_if_errors()
+        report.all_series_dropped(panel.n_series)
     report.n_series_train = int((~drop).sum())
     return take_series(panel, np.flatnonzero(~drop))
 
