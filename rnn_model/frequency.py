@@ -60,7 +60,7 @@ def parse_freq(freq: str):
     except (ValueError, TypeError, OverflowError):
         raise _bad_freq(freq, "it is not a pandas frequency alias") from None
     if off.n < 1:
-        raise _bad_freq(freq, f"the step must be positive (got {off.n} x {off.name})")
+        raise _bad_freq(freq, f"the step must be positive (got {off.n} x {off.rule_code})")
     if _step_length(off) > _MAX_STEP:
         raise _bad_freq(freq, "the step is longer than a century")
     return off
