@@ -28,6 +28,8 @@ import pyarrow as pa
 from .accuracy import geo_mean, load_datasets, mase_scale, split
 from .common import log
 
+SEVEN = ["taylor_30min", "msft_daily", "co2_weekly", "monthly23", "quarterly22", "yearly3", "fertility_yearly"]
+
 
 def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, int]:
     """(raw MASE, gated MASE, seconds, best epoch, epochs run) of one variant on one data set."""
@@ -82,28 +84,32 @@ def main(argv: list[str] | None = None) -> int:
         help="config overrides as JSON (repeatable; default: the default configuration only)",
     )
     ap.add_argument("--datasets", help="comma-separated subset (default: all seven)")
+    ap.add_argument("--seeds", default="42", help="comma-separated training seeds; each variant runs once per seed")
     args = ap.parse_args(argv)
     variants = (
         {"default": {}}
         if not args.variant
         else {v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}
     )
-    datasets = load_datasets()
-    names = args.datasets.split(",") if args.datasets else list(datasets)
+    datasets = load_datasets(args.datasets.split(",") if args.datasets else SEVEN)
+    names = list(datasets)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"| variant | {' | '.join(names)} | geo-mean | gated geo-mean | seconds per run |", flush=True)
     for vname, overrides in variants.items():
-        raw, gated = {}, {}
-        for name in names:
-            raw[name], gated[name], secs, best, ran = run_variant(datasets[name], overrides)
-            log(
-                f"{vname:16s} {name:14s} MASE {raw[name]:.3f} gated {gated[name]:.3f} {secs:5.1f}s "
-                f"best epoch {best}/{ran}"
-            )
-        print(
-            f"| {vname} | "
-            + " | ".join(f"{raw[n]:.3f}" for n in names)
-            + f" | {geo_mean(list(raw.values())):.3f} | {geo_mean(list(gated.values())):.3f} |",
-            flush=True,
-        )
+        raw, gated, secs = {n: [] for n in names}, {n: [] for n in names}, []
+        for seed in seeds:  # seed-major: a variant's seeds interleave with nothing else
+            for name in names:
+                seeded = {**overrides, "train": {**overrides.get("train", {}), "seed": seed}}
+                r, g, sec, best, ran = run_variant(datasets[name], seeded)
+                raw[name].append(r), gated[name].append(g), secs.append(sec)
+                log(
+                    f"{vname:16s} seed {seed} {name:18s} MASE {r:.3f} gated {g:.3f} {sec:5.1f}s best epoch {best}/{ran}"
+                )
+        # median over seeds, and the spread max/min
+        cells = [f"{np.median(raw[n]):.3f} ({max(raw[n]) / min(raw[n]):.2f})" for n in names]
+        geo = geo_mean([float(np.median(raw[n])) for n in names])
+        geo_gated = geo_mean([float(np.median(gated[n])) for n in names])
+        print(f"| {vname} | {' | '.join(cells)} | {geo:.3f} | {geo_gated:.3f} | {np.median(secs):.1f} |", flush=True)
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, get_args
 
-from rnn_model.config import Anchor, Cell, Head, Loss, Optimizer, Scaler, Strategy
+from rnn_model.config import Anchor, Cell, Head, Loss, MemberWindows, Optimizer, Scaler, Strategy
 
 __all__ = ["main", "console", "build_parser", "config_from_args"]
 
@@ -44,6 +44,7 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "loss": ("model", "loss", str),
     "anchor": ("model", "anchor", str),
     "members": ("model", "members", int),
+    "member_windows": ("train", "member_windows", str),
     "test_windows": ("window", "test_windows", int),
     "val_windows": ("window", "val_windows", int),
     "epochs": ("train", "epochs", int),
@@ -111,6 +112,12 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
         "--members",
         type=int,
         help="networks in the ensemble, trained side by side in one fit; the forecast is their median (default: 5)",
+    )
+    p.add_argument(
+        "--member-windows",
+        choices=get_args(MemberWindows),
+        help="shared (default): every member trains on each step's whole batch; own: the batch is split "
+        "between the members (each its own windows, about the cost of one network)",
     )
     p.add_argument(
         "--test-windows",

@@ -36,6 +36,7 @@ Anchor = Literal["seasonal_naive", "naive", "none"]
 Scaler = Literal["window", "standard", "robust", "mean", "none", "auto"]
 Strategy = Literal["default", "mirrored", "multi_worker"]
 Sampling = Literal["recent", "uniform"]
+MemberWindows = Literal["shared", "own"]
 # What each data problem may do. "fill" inserts masked gaps (never inputs or targets); "keep" keeps the
 # series as it is; "drop" removes the offending series (rows, for null ids and off-grid timestamps).
 ErrorOrDrop = Literal["error", "drop"]
@@ -206,6 +207,10 @@ class TrainConfig:
     # model is not the one the gate judged, and a refitted champion would later be scored on windows it
     # trained on (the promotion gate's home advantage, benchmarks/RESULTS.md)
     refit: bool = False
+    # how an ensemble's members share each step's batch_size windows. shared: every member trains on all of
+    # them (members x the cost of one network); own: they are split between the members, each member its
+    # own windows (about the cost of one network, each member seeing 1/members of the windows)
+    member_windows: MemberWindows = "shared"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 10_000)

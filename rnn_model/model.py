@@ -17,12 +17,13 @@ and loads in Keras safe mode with no custom code.
 from __future__ import annotations
 
 import random
+from typing import NamedTuple
 
 import numpy as np
 
 from .config import ModelConfig
 
-__all__ = ["anchor_lags", "build_model", "output_size"]
+__all__ = ["Ensemble", "anchor_lags", "build_ensemble", "build_model", "output_size"]
 
 
 def output_size(cfg: ModelConfig, horizon: int) -> int:
@@ -40,6 +41,17 @@ def anchor_lags(cfg: ModelConfig, input_size: int, horizon: int, season_length: 
     return input_size - m + k % m
 
 
+class Ensemble(NamedTuple):
+    """The two graphs of one set of weights. ``model``: ``[batch, input_size, 1]`` -> ``[batch, members *
+    n_out]``, every member reading the same window (what forecasts and is saved). ``trainer``: ``[batch,
+    input_size, members]`` -> the same output, member k reading its own window, channel k (what ``fit``
+    trains when each member draws its own windows, ``TrainConfig.member_windows="own"``). One member:
+    both are the single model."""
+
+    model: object
+    trainer: object
+
+
 def build_model(
     cfg: ModelConfig,
     input_size: int,
@@ -48,12 +60,24 @@ def build_model(
     seed: int = 0,
     relative_channel: bool = True,
 ):
-    """The compiled model; its initial weights (and dropout masks) depend on ``seed`` alone.
+    """The compiled forecasting model (:attr:`Ensemble.model` of :func:`build_ensemble`)."""
+    return build_ensemble(cfg, input_size, horizon, season_length, seed, relative_channel).model
+
+
+def build_ensemble(
+    cfg: ModelConfig,
+    input_size: int,
+    horizon: int,
+    season_length: int = 1,
+    seed: int = 0,
+    relative_channel: bool = True,
+) -> Ensemble:
+    """The compiled model and its trainer; the initial weights (and dropout masks) depend on ``seed`` alone.
 
     ``cfg.members`` networks side by side in one graph (one ``fit`` trains all; each has its own initial
-    weights), sharing the input and the baseline: output ``[batch, members * n_out]`` (see
-    normalization.py). ``relative_channel=False`` drops the second input channel (``x - x_last``), which
-    is the input itself when windows are already normalised by their last value (``scaler="window"``).
+    weights), sharing the baseline: output ``[batch, members * n_out]`` (see normalization.py).
+    ``relative_channel=False`` drops the second input channel (``x - x_last``), which is the input itself
+    when windows are already normalised by their last value (``scaler="window"``).
 
     Keras's default initialisers draw their seeds from the process-global ``random`` module, which any
     other thread (Prefect's event and log workers, a second flow) may draw from at the same moment, so
@@ -67,59 +91,92 @@ def build_model(
     def draw() -> int:
         return seeds.randint(1, int(1e9))  # as keras.random.make_default_seed
 
-    cell = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.cell]
     n_out = output_size(cfg, horizon)
-    inputs = keras.Input(shape=(input_size, 1), name="history")  # [batch, input_size, 1]
-    x = inputs
+    # layers first, then two graphs over them: the fixed maps, shared by the members
+    relative = baseline = None
     if cfg.anchor != "none":
-        flat = keras.layers.Flatten(name="window")(inputs)  # [batch, input_size]
         if relative_channel:
             to_relative = np.eye(input_size, dtype=np.float32)
             to_relative[-1, :] -= 1.0  # column t: x_t - x_last
-            relative = _fixed_linear(keras, flat, to_relative, "relative", draw())  # [batch, input_size]
-            relative = keras.layers.Reshape((input_size, 1), name="relative_window")(relative)  # [batch, input_size, 1]
-            x = keras.layers.Concatenate(axis=-1, name="channels")([inputs, relative])  # [batch, input_size, 2]
+            relative = _fixed_linear(keras, to_relative, "relative", draw())
         select = np.zeros((input_size, n_out), np.float32)
         select[anchor_lags(cfg, input_size, horizon, season_length), np.arange(n_out)] = 1.0
-        baseline = _fixed_linear(keras, flat, select, "baseline", draw())  # [batch, n_out]
-    member_outputs = []
-    for k in range(cfg.members):
-        prefix = f"m{k}_" if cfg.members > 1 else ""  # one member keeps the names of the single model
-        h = x
-        for i in range(cfg.layers):
-            last = i == cfg.layers - 1
-            if cfg.cell == "simple_rnn":  # Keras's own order of draws differs between the cells
-                dropout_seed, kernel_seed, recurrent_seed = draw(), draw(), draw()
-            else:
-                kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
-            h = cell(
+        baseline = _fixed_linear(keras, select, "baseline", draw())
+    members = [_member_layers(keras, cfg, n_out, k, draw, anchored=baseline is not None) for k in range(cfg.members)]
+
+    def inputs_of(window, suffix=""):  # [batch, input_size, 1] -> (RNN input, baseline [batch, n_out] or None)
+        if baseline is None:
+            return window, None
+        flat = keras.layers.Flatten(name=f"window{suffix}")(window)  # [batch, input_size]
+        x = window
+        if relative is not None:
+            rel = keras.layers.Reshape((input_size, 1), name=f"relative_window{suffix}")(relative(flat))
+            x = keras.layers.Concatenate(axis=-1, name=f"channels{suffix}")([window, rel])  # [batch, input_size, 2]
+        return x, baseline(flat)
+
+    def forecast(x, base, layers, suffix=""):  # -> [batch, n_out]
+        for layer in layers[:-1]:
+            x = layer(x)
+        out = layers[-1](x)  # [batch, n_out]
+        if base is not None:
+            out = keras.layers.Add(name=f"{layers[-1].name.removesuffix('head')}anchored{suffix}")([base, out])
+        return out
+
+    def combine(outs, suffix=""):
+        if len(outs) == 1:
+            return outs[0]
+        return keras.layers.Concatenate(axis=-1, name=f"members{suffix}")(outs)  # [batch, members * n_out]
+
+    history = keras.Input(shape=(input_size, 1), name="history")  # [batch, input_size, 1]
+    shared = inputs_of(history)
+    model = keras.Model(history, combine([forecast(*shared, m) for m in members]), name=f"{cfg.cell}_{cfg.head}")
+    trainer = model
+    if cfg.members > 1:
+        windows = keras.Input(shape=(input_size, cfg.members), name="member_windows")  # [batch, input_size, K]
+        own = []
+        for k, m in enumerate(members):
+            pick = _fixed_linear(keras, np.eye(cfg.members, dtype=np.float32)[:, [k]], f"window_of_m{k}")
+            own.append(forecast(*inputs_of(pick(windows), f"_m{k}"), m, "_own"))  # member k reads channel k
+        trainer = keras.Model(windows, combine(own, "_own"), name=f"{cfg.cell}_{cfg.head}_trainer")
+    optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    for m in {id(model): model, id(trainer): trainer}.values():
+        m.compile(optimizer=optimizer[cfg.optimizer](learning_rate=cfg.learning_rate), loss=cfg.loss)
+    return Ensemble(model, trainer)
+
+
+def _member_layers(keras, cfg: ModelConfig, n_out: int, k: int, draw, anchored: bool) -> list:
+    """Member k's recurrent stack and ``Dense`` head, its seeds drawn in Keras's own order. One member
+    keeps the names of the single model."""
+    cell = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cfg.cell]
+    prefix = f"m{k}_" if cfg.members > 1 else ""
+    layers = []
+    for i in range(cfg.layers):
+        if cfg.cell == "simple_rnn":  # Keras's own order of draws differs between the cells
+            dropout_seed, kernel_seed, recurrent_seed = draw(), draw(), draw()
+        else:
+            kernel_seed, recurrent_seed, dropout_seed = draw(), draw(), draw()
+        layers.append(
+            cell(
                 cfg.units,
                 activation="tanh",
                 dropout=cfg.dropout,
-                return_sequences=not last,
+                return_sequences=i < cfg.layers - 1,
                 name=f"{prefix}{cfg.cell}_{i}",
                 kernel_initializer=keras.initializers.GlorotUniform(kernel_seed),
                 recurrent_initializer=keras.initializers.Orthogonal(seed=recurrent_seed),
                 seed=dropout_seed,
-            )(h)
-        init = "zeros" if cfg.anchor != "none" else keras.initializers.GlorotUniform(draw())
-        out = keras.layers.Dense(n_out, kernel_initializer=init, name=f"{prefix}head")(h)  # [batch, n_out]
-        if cfg.anchor != "none":
-            out = keras.layers.Add(name=f"{prefix}anchored")([baseline, out])  # [batch, n_out]
-        member_outputs.append(out)
-    outputs = member_outputs[0]
-    if cfg.members > 1:
-        outputs = keras.layers.Concatenate(axis=-1, name="members")(member_outputs)  # [batch, members * n_out]
-    model = keras.Model(inputs, outputs, name=f"{cfg.cell}_{cfg.head}")
-    optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
-    model.compile(optimizer=optimizer[cfg.optimizer](learning_rate=cfg.learning_rate), loss=cfg.loss)
-    return model
+            )
+        )
+    init = "zeros" if anchored else keras.initializers.GlorotUniform(draw())
+    layers.append(keras.layers.Dense(n_out, kernel_initializer=init, name=f"{prefix}head"))
+    return layers
 
 
-def _fixed_linear(keras, x, kernel: np.ndarray, name: str, seed: int):
-    """``x @ kernel`` as a frozen bias-free Dense layer (saved with the model like any weight)."""
+def _fixed_linear(keras, kernel: np.ndarray, name: str, seed: int = 1):
+    """``x @ kernel`` (on the last axis) as a frozen bias-free Dense layer, saved with the model like any
+    weight."""
     init = keras.initializers.GlorotUniform(seed)  # overwritten below; seeded only to keep the order of draws
     layer = keras.layers.Dense(kernel.shape[1], use_bias=False, trainable=False, kernel_initializer=init, name=name)
-    out = layer(x)
+    layer.build((None, kernel.shape[0]))
     layer.set_weights([kernel])
-    return out
+    return layer

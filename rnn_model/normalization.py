@@ -67,16 +67,24 @@ def member_median(y, members: int):
     return 0.5 * (ranked[:, mid - 1, :] + ranked[:, mid, :])  # [batch, n_out]
 
 
-def window_transform(normalise: bool, members: int):
+def window_transform(normalise: bool, members: int, own: bool = False):
     """``(x [batch, input_size, 1], y [batch, h]) -> (x', y')`` as the model trains on them: normalised
-    per window when ``normalise``, the target tiled once per ensemble member."""
+    per window when ``normalise``; for an ensemble the target tiled once per member, or with ``own``
+    (the trainer of model.build_ensemble; ``batch`` a multiple of ``members``) the batch split between
+    the members: member k gets windows ``k * b .. (k + 1) * b`` as its input channel k and its targets."""
     import tensorflow as tf
 
     def transform(x, y):
+        y = tf.convert_to_tensor(y, tf.float32)
         if normalise:
             x, last, scale = normalise_inputs(x)
-            y = normalise_targets(tf.convert_to_tensor(y, tf.float32), last, scale)
-        if members > 1:
+            y = normalise_targets(y, last, scale)
+        if members > 1 and own:
+            steps, h = x.shape[1], y.shape[1]
+            x = tf.transpose(tf.reshape(x, [members, -1, steps]), [1, 2, 0])  # [b, input_size, members]
+            y = tf.transpose(tf.reshape(y, [members, -1, h]), [1, 0, 2])  # [b, members, h]
+            y = tf.reshape(y, [-1, members * h])  # [b, members * h]
+        elif members > 1:
             y = tf.tile(y, [1, members])  # [batch, members * h]
         return x, y
 

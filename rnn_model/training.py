@@ -13,7 +13,7 @@ from .config import ForecastConfig
 from .distribute import get_strategy, is_chief, replicas
 from .errors import DataValidationError
 from .gate import ds_to_json
-from .model import build_model
+from .model import build_ensemble
 from .normalization import window_transform
 from .panel import Panel
 from .prediction import Forecaster
@@ -75,7 +75,7 @@ def _build_before_fit(model, input_size: int, target_h: int) -> None:
     (keras-team/keras#20585). First: ``fit`` reduces a distributed batch to build the model symbolically,
     which the collective strategy refuses; build weights, loss, metrics and optimizer from a dummy batch
     here (inside the strategy's scope) and skip that step. Second: see :func:`_multi_worker_logs`."""
-    x = np.zeros((1, input_size, 1), np.float32)  # [1, input_size, 1]
+    x = np.zeros((1, input_size, model.input_shape[-1]), np.float32)  # [1, input_size, 1 or members]
     y = np.zeros((1, target_h), np.float32)  # [1, target_h]
     model._symbolic_build(data_batch=(x, y))
     model._maybe_symbolic_build = lambda *args, **kwargs: None
@@ -147,24 +147,28 @@ def train(
     set_seed(tr.seed)
     scaler = fit_scaler(panel, plan.train_end, tr.scaler)
     buffer = scaler.scaled_buffer(panel)  # [n_slots] float32
+    members = config.model.members
+    own = tr.member_windows == "own" and members > 1
+    batch = max(1, tr.batch_size // members) * members if own else tr.batch_size  # own: b windows per member
     if tr.steps is not None:  # a budget of gradient steps, whatever the number of windows
-        per_epoch = -(-len(plan.train_starts) // tr.batch_size)
+        per_epoch = -(-len(plan.train_starts) // batch)
         tr = replace(tr, epochs=max(1, -(-tr.steps // per_epoch)))
     normalised = tr.scaler == "window"
-    transform = window_transform(normalised, config.model.members)
+    transform = window_transform(normalised, members, own)
     dataset, steps = make_dataset(
-        buffer, plan.train_starts, w.input_size, target_h, tr.batch_size, tr.seed, tr.epochs, transform
+        buffer, plan.train_starts, w.input_size, target_h, batch, tr.seed, tr.epochs, transform, members if own else 1
     )
-    validation, whole_horizons = None, []
-    if len(plan.val_starts) and config.model.head == "recursive":
-        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, w.horizon)  # [n_val, in, 1], [n_val, h]
-        whole_horizons = [_recursive_validation(x_val, y_val, config, normalised)]
-    elif len(plan.val_starts):
-        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
-        validation = tuple(np.asarray(t) for t in transform(x_val, y_val))  # as the model trains on them
+    if steps == 0:
+        raise DataValidationError(
+            f"fewer training windows ({len(plan.train_starts)}) than ensemble members ({members}), each of which "
+            "trains on its own windows (member_windows='own'): supply longer series or use member_windows='shared'"
+        )
+
+    def build():
+        return build_ensemble(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
 
     if strategy is None:
-        model = build_model(config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised)
+        ensemble = build()
     else:
         # Each element of the dataset is one global batch; the strategy splits it across the replicas.
         # Across workers, every worker builds the same seeded dataset and takes its share of each batch.
@@ -174,11 +178,19 @@ def train(
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         dataset = dataset.with_options(options)
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
-            model = build_model(
-                config.model, w.input_size, w.horizon, config.data.season_length, tr.seed, not normalised
-            )
+            ensemble = build()
             if tr.strategy == "multi_worker":
-                _build_before_fit(model, w.input_size, target_h * config.model.members)
+                _build_before_fit(ensemble.trainer if own else ensemble.model, w.input_size, target_h * members)
+    model, fitted = ensemble.model, (ensemble.trainer if own else ensemble.model)
+    validation, whole_horizons = None, []
+    if len(plan.val_starts) and config.model.head == "recursive":
+        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, w.horizon)  # [n_val, in, 1], [n_val, h]
+        whole_horizons = [_recursive_validation(model, x_val, y_val, config, normalised)]
+    elif len(plan.val_starts):
+        x_val, y_val = gather_windows(buffer, plan.val_starts, w.input_size, target_h)  # [n_val, in, 1], [n_val, h]
+        x_val, y_val = (np.asarray(t) for t in window_transform(normalised, members)(x_val, y_val))
+        # every member validated on every window: the trainer reads them as one channel per member
+        validation = (np.repeat(x_val, members, axis=-1), y_val) if own else (x_val, y_val)
     # Early stopping only on validation windows; without them the whole budget is trained (stopping on the
     # training loss would only measure the noise of its last batches)
     validated = bool(len(plan.val_starts))
@@ -189,7 +201,7 @@ def train(
     )
     patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
     with patched:
-        fit = model.fit(
+        fit = fitted.fit(
             dataset,
             epochs=tr.epochs,
             steps_per_epoch=steps,
@@ -219,7 +231,7 @@ def train(
     )
 
 
-def _recursive_validation(x: np.ndarray, y: np.ndarray, config: ForecastConfig, normalised: bool):
+def _recursive_validation(model, x: np.ndarray, y: np.ndarray, config: ForecastConfig, normalised: bool):
     """A callback setting ``val_loss`` of the recursive head on whole horizons: its h-step forecasts,
     each step fed back as the newest input (as it forecasts in production), against the validation
     targets ``y [n_val, h]``; the MAE in the units the model trains in (per-window normalised, or
@@ -240,7 +252,7 @@ def _recursive_validation(x: np.ndarray, y: np.ndarray, config: ForecastConfig, 
                 identity = SeriesScaler(
                     "window" if normalised else "none", np.empty(0, object), np.empty(0), np.empty(0)
                 )
-                self.forecaster = Forecaster(self.model, identity, config)
+                self.forecaster = Forecaster(model, identity, config)  # the model fit trains, or its twin
             pred = self.forecaster.predict_scaled(x).astype(np.float64)  # [n_val, h]
             if logs is not None:
                 logs["val_loss"] = float(np.mean(np.abs(pred - target) / unit))

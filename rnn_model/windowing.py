@@ -129,20 +129,23 @@ def make_dataset(
     seed: int | None = None,
     epochs: int = 1,
     transform=None,
+    multiple_of: int = 1,
 ):
     """The training pipeline: shuffled (when ``seed`` is given) batches of gathered windows.
 
     With a seed, epoch ``e`` uses the permutation ``stateless_shuffle(starts, [seed, e])`` so every run is
     reproducible; the dataset yields ``epochs`` epochs back to back (pass ``steps_per_epoch`` to fit).
     ``transform(x, y) -> (x, y)``: applied to every gathered batch (see normalization.window_transform).
-    Returns ``(dataset, steps_per_epoch)``.
+    ``multiple_of``: every batch holds a multiple of it, the last one of an epoch cut down to one (its
+    cut windows are others in the next epoch's order). Returns ``(dataset, steps_per_epoch)``.
     """
     import tensorflow as tf
 
     starts = np.asarray(starts)  # [n_windows]
     n = len(starts)
-    steps = -(-n // batch_size)
     full = (n // batch_size) * batch_size
+    rest = (n - full) // multiple_of * multiple_of  # windows of the last, partial batch
+    steps = n // batch_size + (rest > 0)
     # Index arithmetic in int32 whenever every slot index fits (short of 2**31 slots): it halves the
     # resident starts, each epoch's permutation and each batch's index matrix. stateless_shuffle draws
     # the same permutation whatever the dtype, so batches are bit-identical to int64 indexing. Starts
@@ -155,8 +158,8 @@ def make_dataset(
 
     def batches(order):
         ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch_size]))  # [steps, batch]
-        if n > full:
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full:]))  # [n - full]: the partial batch
+        if rest:
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full : full + rest]))  # [rest]: the partial batch
         return ds
 
     if seed is None:

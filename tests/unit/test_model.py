@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnn_model.config import ModelConfig
-from rnn_model.model import anchor_lags, build_model, output_size
+from rnn_model.model import anchor_lags, build_ensemble, build_model, output_size
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -227,3 +227,32 @@ def test_without_the_relative_channel_the_network_reads_one_channel():
     x = _window()  # zero heads: every member starts at seasonal naive, with or without the channel
     want = np.tile(x[:, [8, 9, 10, 11, 8, 9], 0], (1, 2))
     np.testing.assert_array_equal(model(x).numpy(), want)
+
+
+# --- the trainer of an ensemble whose members draw their own windows (TrainConfig.member_windows="own")
+
+
+@pytest.mark.parametrize("anchor", ["seasonal_naive", "none"])
+def test_trainer_is_the_model_with_one_input_channel_per_member(anchor):
+    members, h, n = 3, 4, 5
+    ensemble = build_ensemble(ModelConfig(units=8, members=members, anchor=anchor), 12, h, season_length=4, seed=3)
+    model, trainer = ensemble
+    assert trainer.input_shape == (None, 12, members) and trainer.output_shape == model.output_shape
+    # one set of weights: what fit changes in the trainer is what the model forecasts with
+    assert {id(w) for w in trainer.trainable_weights} == {id(w) for w in model.trainable_weights}
+    for w in model.trainable_weights:  # away from the zero head and biases, so members and windows differ
+        w.assign(w.numpy() + np.random.default_rng(1).normal(0, 0.3, w.shape).astype(np.float32))
+    x, other = _window(n), _window(n, seed=1)
+    same = trainer(np.repeat(x, members, axis=-1)).numpy()  # [n, members * h]
+    np.testing.assert_allclose(same, model(x).numpy(), rtol=1e-5, atol=1e-6)
+    # member k reads channel k alone: member 1 on the other windows, members 0 and 2 on x
+    mixed = trainer(np.concatenate([x, other, x], axis=-1)).numpy().reshape(n, members, h)
+    on_x, on_other = model(x).numpy().reshape(n, members, h), model(other).numpy().reshape(n, members, h)
+    np.testing.assert_allclose(mixed[:, [0, 2]], on_x[:, [0, 2]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed[:, 1], on_other[:, 1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(on_x[:, 1], on_other[:, 1])
+
+
+def test_one_member_has_no_separate_trainer():
+    model, trainer = build_ensemble(ModelConfig(units=8, members=1), 12, 4, season_length=4)
+    assert trainer is model

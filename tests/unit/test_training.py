@@ -379,3 +379,43 @@ def test_short_series_hold_out_fewer_horizons_and_still_train():
     assert result.n_train_windows == int(per_series.sum()) and result.n_val_windows == 1
     frame, fallback = result.forecaster.forecast_future(panel)
     assert fallback == [] and np.isfinite(frame["y_hat"]).all()
+
+
+def test_own_member_windows_split_each_batch_between_the_members():
+    """window_transform(own=True): member k gets windows k*b .. (k+1)*b of the batch as its channel k, and
+    their targets in its columns k*h .. (k+1)*h."""
+    members, b, steps, h = 3, 2, 5, 2
+    x = np.arange(members * b * steps, dtype=np.float32).reshape(members * b, steps, 1)  # [6, 5, 1]
+    y = 1000 + np.arange(members * b * h, dtype=np.float32).reshape(members * b, h)  # [6, 2]
+    x_own, y_own = (t.numpy() for t in window_transform(False, members, own=True)(x, y))
+    assert x_own.shape == (b, steps, members) and y_own.shape == (b, members * h)
+    for k in range(members):
+        for i in range(b):
+            np.testing.assert_array_equal(x_own[i, :, k], x[k * b + i, :, 0])
+            np.testing.assert_array_equal(y_own[i, k * h : (k + 1) * h], y[k * b + i])
+    # normalised, each window by its own inputs, as in the shared layout
+    x_n, y_n = (t.numpy() for t in window_transform(True, members, own=True)(x, y))
+    x_s, y_s = (t.numpy() for t in window_transform(True, 1)(x, y))
+    np.testing.assert_array_equal(x_n[1, :, 2], x_s[2 * b + 1, :, 0])
+    np.testing.assert_array_equal(y_n[1, 2 * h :], y_s[2 * b + 1])
+
+
+def test_members_on_their_own_windows_train_reproducibly_and_differ_from_shared(hourly_panel, tiny_cfg):
+    own_cfg = tiny_cfg.replace(train={"member_windows": "own"})
+    first, again = train(hourly_panel, own_cfg), train(hourly_panel, own_cfg)
+    for a, b in zip(first.forecaster.model.get_weights(), again.forecaster.model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # same data + seed = same bits
+    future, _ = first.forecaster.forecast_future(hourly_panel)
+    assert np.isfinite(future["y_hat"]).all() and len(future) == hourly_panel.n_series * tiny_cfg.window.horizon
+    shared = train(hourly_panel, tiny_cfg)
+    assert not np.array_equal(shared.forecaster.model.get_weights()[-1], first.forecaster.model.get_weights()[-1])
+    # the saved model reads one window like any other: the trainer is not what is kept
+    assert first.forecaster.model.input_shape == (None, tiny_cfg.window.input_size, 1)
+
+
+def test_fewer_windows_than_members_of_their_own_is_a_clear_error(hourly_panel, tiny_cfg):
+    cfg = tiny_cfg.replace(model={"members": 64}, train={"member_windows": "own"})
+    plan = plan_windows(hourly_panel, cfg)
+    few = replace(plan, train_starts=plan.train_starts[:10])
+    with pytest.raises(DataValidationError, match="member_windows='shared'"):
+        train(hourly_panel, cfg, few)

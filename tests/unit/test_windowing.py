@@ -232,3 +232,16 @@ def test_partial_last_batch_and_fewer_windows_than_a_batch():
     assert steps == 1 and [x.shape for x, _ in batches] == [(3, 3, 1)] * 2
     for x, y in batches:
         np.testing.assert_array_equal(y[:, 0], x[:, 0, 0] + 3)
+
+
+def test_batches_hold_a_multiple_of_the_members_when_each_draws_its_own_windows():
+    """``multiple_of`` (TrainConfig.member_windows="own"): a batch splits evenly between the members; the
+    epoch's last, partial batch is cut down to a multiple (to nothing when fewer windows are left)."""
+    buffer = np.arange(120, dtype=np.float32)
+    for n, sizes in [(10, [6, 3]), (12, [6, 6]), (7, [6])]:
+        starts = np.arange(0, 5 * n, 5, dtype=np.int64)
+        ds, steps = make_dataset(buffer, starts, 3, 2, batch_size=6, seed=3, epochs=2, multiple_of=3)
+        got = [x.shape[0] for x, _ in ds.as_numpy_iterator()]
+        assert steps == len(sizes) and got == sizes * 2, (n, got)
+        first_epoch = np.concatenate([x[:, 0, 0] for x, _ in ds.as_numpy_iterator()][: len(sizes)])
+        assert len(np.unique(first_epoch)) == len(first_epoch)  # no window twice within an epoch
