@@ -8,7 +8,7 @@
 Targets (see benchmarks/RESULTS.md): 1 windowing (benchmarks/windowing.py), 2 training input pipeline and
 GFLOP/s, 7 seed vs us (benchmarks/training.py), 3 inference (benchmarks/inference.py), 4 ingest
 (benchmarks/ingest.py), 5 scale run (benchmarks/scale.py), 6 orchestration overhead
-(benchmarks/orchestration.py). Each benchmark prints its own tables and RATIO lines; this runner shows
+(benchmarks/orchestration.py), 8 ensemble cost (benchmarks/ensemble.py). Each benchmark prints its own tables and RATIO lines; this runner shows
 them as they come (quick: each benchmark's output in one piece when it ends), then repeats all RATIO lines at the end (a benchmark that fails to report gets FAIL
 lines for its targets). Exit status 0 when every target passes.
 """
@@ -36,6 +36,8 @@ BENCHMARKS = {
         "train_pipeline_vs_numpy_b256", "train_pipeline_vs_numpy_b1024", "train_gflops_of_matmul_peak_b1024",
         "seed_default_vs_article_b1"]),
     "inference": ("benchmarks.inference", [], [], 360, 100, ["inference_vs_model_predict"]),
+    "ensemble": ("benchmarks.ensemble", [], ["--quick"], 600, 300, [
+        "ensemble_wall_vs_single_sample", "ensemble_wall_vs_single_1000_series"]),
     "ingest": ("benchmarks.ingest", [], [], 200, 60, ["ingest_speed_vs_bare_minimum", "ingest_10m_rows_seconds"]),
     "scale": ("benchmarks.scale", [], ["--shared-api"], 480, 120, ["scale_run_peak_rss_gb"]),
     "orchestration": ("benchmarks.orchestration", [], ["--shared-api"], 600, 120, ["orchestration_overhead_fraction"]),
@@ -43,7 +45,7 @@ BENCHMARKS = {
 
 
 # Quick: the two lanes (each about half of the work; the Prefect-based ones last, after the API is up).
-LANES = (["windowing", "ingest", "scale"], ["training", "inference", "orchestration"])
+LANES = (["windowing", "ingest", "scale", "ensemble"], ["training", "inference", "orchestration"])
 
 
 class SharedApi:

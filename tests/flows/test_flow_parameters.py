@@ -81,5 +81,8 @@ def test_cli_model_options_map_onto_the_config():
         0,
         "standard",
     )
+    assert default.train.member_windows == "shared"
+    own = config_from_args(build_parser().parse_args(["run", "--member-windows", "own"]))
+    assert own.train.member_windows == "own"
     with pytest.raises(SystemExit):  # one or the other
         build_parser().parse_args(["run", "--refit", "--no-refit"])
