@@ -9,7 +9,9 @@ held-out window, which is what the pipeline writes); then the geometric means.
     .venv/bin/python -m benchmarks.ablation --variant norefit='{"train": {"refit": false}}' --datasets yearly3
 
 A variant is a JSON object of config sections to override (``ForecastConfig.replace``); ``"_input_mult": k``
-sets ``input_size = k * max(m, h, 4)`` per data set. As in the pipeline, a refit (``train.refit``, the
+sets ``input_size = k * max(m, h, 4)`` per data set; ``"_long_seasons": k`` a window of ``k`` seasons of which the
+RNN reads the default input length (``model.rnn_steps``), the head also reading the value ``k`` seasons back
+(``model.long_season``; ``"_long_lag": false`` leaves that out). As in the pipeline, a refit (``train.refit``, the
 default) retrains for the best epoch count on every window; unlike the pipeline it is scored even when the
 gate fails (the raw column), so what it would have done is visible. Seasonal naive and the MASE scale are
 computed here from the training part, as in the accuracy benchmark (the harness's seasonal naive repeats the
@@ -27,23 +29,33 @@ import pyarrow as pa
 
 from .accuracy import geo_mean, load_datasets, mase_scale, split
 from .common import log
+from .datasets import FEW_SERIES, ROLLING_ORIGINS
 
 SEVEN = ["taylor_30min", "msft_daily", "co2_weekly", "monthly23", "quarterly22", "yearly3", "fertility_yearly"]
 
 
-def run_variant(ds: dict, overrides: dict) -> tuple[float, float, float, int, int]:
-    """(raw MASE, gated MASE, seconds, best epoch, epochs run) of one variant on one data set."""
+def run_variant(ds: dict, overrides: dict, origin: int = 0) -> tuple[float, float, float, int, int]:
+    """(raw MASE, gated MASE, seconds, best epoch, epochs run) of one variant on one data set, test origin
+    ``origin`` (0: the last horizon, 1: the one before, ...)."""
     from rnn_model.config import ForecastConfig
     from rnn_model.evaluation import evaluate
     from rnn_model.stages import validate
     from rnn_model.training import refit, train
 
-    train_part, test, end = split(ds["frame"], ds["h"])
+    train_part, test, end = split(ds["frame"], ds["h"], origin)
     cfg = ForecastConfig().replace(data={"freq": ds["freq"], "season_length": ds["m"]}, window={"horizon": ds["h"]})
     overrides = dict(overrides)
+    m, default_input = ds["m"], max(2 * ds["m"], 2 * ds["h"], 8)  # as config.resolve infers it
     mult = overrides.pop("_input_mult", None)
     if mult:
         cfg = cfg.replace(window={"input_size": int(mult * max(ds["m"], ds["h"], 4))})
+    long_seasons = overrides.pop("_long_seasons", None)  # k: a window of k seasons, the RNN reading the default part
+    if long_seasons:
+        lag = overrides.pop("_long_lag", True)  # False: the long window alone, no long-season head input
+        cfg = cfg.replace(
+            window={"input_size": max(long_seasons * m, default_input)},
+            model={"rnn_steps": default_input, "long_season": long_seasons * m if lag else 0},
+        )
     cfg = cfg.replace(**overrides)
     table = pa.Table.from_pandas(ds["frame"][["unique_id", "ds", "y"]], preserve_index=False)
     panel, _, cfg = validate(table, cfg, as_of=end.isoformat())
@@ -84,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         help="config overrides as JSON (repeatable; default: the default configuration only)",
     )
     ap.add_argument("--datasets", help="comma-separated subset (default: all seven)")
+    ap.add_argument(
+        "--origins",
+        type=int,
+        help="rolling test origins per data set, the seed's MASE their mean (default: as the accuracy benchmark: "
+        f"{ROLLING_ORIGINS} for sets of fewer than {FEW_SERIES} series, else 1)",
+    )
     ap.add_argument("--seeds", default="42", help="comma-separated training seeds; each variant runs once per seed")
     args = ap.parse_args(argv)
     variants = (
@@ -100,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:  # seed-major: a variant's seeds interleave with nothing else
             for name in names:
                 seeded = {**overrides, "train": {**overrides.get("train", {}), "seed": seed}}
-                r, g, sec, best, ran = run_variant(datasets[name], seeded)
-                raw[name].append(r), gated[name].append(g), secs.append(sec)
-                log(
-                    f"{vname:16s} seed {seed} {name:18s} MASE {r:.3f} gated {g:.3f} {sec:5.1f}s best epoch {best}/{ran}"
-                )
+                n_origins = datasets[name]["origins"] if args.origins is None else args.origins
+                per_origin = [run_variant(datasets[name], seeded, origin) for origin in range(n_origins)]
+                r, g = (float(np.mean([o[i] for o in per_origin])) for i in (0, 1))  # the seed's mean over origins
+                raw[name].append(r), gated[name].append(g), secs.extend(o[2] for o in per_origin)
+                detail = " ".join(f"{o[0]:.3f}" for o in per_origin) if n_origins > 1 else ""
+                log(f"{vname:16s} seed {seed} {name:18s} MASE {r:.3f} gated {g:.3f} {per_origin[0][2]:5.1f}s {detail}")
         # median over seeds, and the spread max/min
         cells = [f"{np.median(raw[n]):.3f} ({max(raw[n]) / min(raw[n]):.2f})" for n in names]
         geo = geo_mean([float(np.median(raw[n])) for n in names])

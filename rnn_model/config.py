@@ -164,10 +164,20 @@ class ModelConfig:
     # networks trained side by side in one graph and one fit, each from its own initial weights; the
     # forecast is their median (one seed alone decided the accuracy of a single network: benchmarks/RESULTS.md)
     members: int = 5
+    # the recurrent layers read only the last rnn_steps of the input window (None: all of it), so a window
+    # long enough for long_season costs no more recurrent steps than a short one
+    rnn_steps: Optional[int] = None
+    # a second, longer season (sub-daily data: the week): the head also reads, per output step, the value one
+    # long season before it minus the anchor's (one season before it), and learns how much of it to add; 0: none
+    long_season: int = 0
 
     def __post_init__(self) -> None:
         _check_choices(self)
         _check_int("members", self.members, 1, 64)
+        _check_int("rnn_steps", self.rnn_steps, 1, 100_000, optional=True)
+        _check_int("long_season", self.long_season, 0, 100_000)
+        if self.long_season and self.anchor == "none":
+            _fail("long_season", self.long_season, "needs an anchor (anchor='seasonal_naive' or 'naive'); set it to 0")
         _check_int("units", self.units, 1, 4096)
         _check_int("layers", self.layers, 1, 8)
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .config import ModelConfig
+from .errors import ConfigError
 
 __all__ = ["Ensemble", "anchor_lags", "build_ensemble", "build_model", "output_size"]
 
@@ -102,21 +103,42 @@ def build_ensemble(
         select = np.zeros((input_size, n_out), np.float32)
         select[anchor_lags(cfg, input_size, horizon, season_length), np.arange(n_out)] = 1.0
         baseline = _fixed_linear(keras, select, "baseline", draw())
+    long_season = None
+    if cfg.long_season and cfg.anchor != "none":
+        if cfg.long_season > input_size:
+            raise ConfigError(
+                f"model.long_season = {cfg.long_season} is longer than the input window (input_size = {input_size}); "
+                "raise input_size to at least long_season (model.rnn_steps keeps the recurrent steps as they are)"
+            )
+        k = np.arange(n_out)
+        to_long = np.zeros((input_size, n_out), np.float32)
+        to_long[input_size - cfg.long_season + k % cfg.long_season, k] += 1.0  # one long season before step k
+        to_long[anchor_lags(cfg, input_size, horizon, season_length), k] -= 1.0  # minus the anchor's lag
+        long_season = _fixed_linear(keras, to_long, "long_season", draw())
+    recent = min(cfg.rnn_steps or input_size, input_size)
     members = [_member_layers(keras, cfg, n_out, k, draw, anchored=baseline is not None) for k in range(cfg.members)]
 
-    def inputs_of(window, suffix=""):  # [batch, input_size, 1] -> (RNN input, baseline [batch, n_out] or None)
-        if baseline is None:
-            return window, None
-        flat = keras.layers.Flatten(name=f"window{suffix}")(window)  # [batch, input_size]
-        x = window
-        if relative is not None:
-            rel = keras.layers.Reshape((input_size, 1), name=f"relative_window{suffix}")(relative(flat))
-            x = keras.layers.Concatenate(axis=-1, name=f"channels{suffix}")([window, rel])  # [batch, input_size, 2]
-        return x, baseline(flat)
+    def inputs_of(window, suffix=""):
+        """[batch, input_size, 1] -> (RNN input [batch, recent, channels], baseline [batch, n_out] or None,
+        long-season difference [batch, n_out] or None)."""
+        x, base, extra = window, None, None
+        if baseline is not None:
+            flat = keras.layers.Flatten(name=f"window{suffix}")(window)  # [batch, input_size]
+            if relative is not None:
+                rel = keras.layers.Reshape((input_size, 1), name=f"relative_window{suffix}")(relative(flat))
+                x = keras.layers.Concatenate(axis=-1, name=f"channels{suffix}")([window, rel])  # [b, in, 2]
+            base = baseline(flat)
+            extra = long_season(flat) if long_season is not None else None
+        if recent < input_size:
+            x = keras.layers.Cropping1D((input_size - recent, 0), name=f"recent{suffix}")(x)  # [b, recent, ch]
+        return x, base, extra
 
-    def forecast(x, base, layers, suffix=""):  # -> [batch, n_out]
+    def forecast(x, base, extra, layers, suffix=""):  # -> [batch, n_out]
         for layer in layers[:-1]:
-            x = layer(x)
+            x = layer(x)  # -> [batch, units]
+        if extra is not None:
+            prefix = layers[-1].name.removesuffix("head")
+            x = keras.layers.Concatenate(name=f"{prefix}state_and_long_season{suffix}")([x, extra])  # [b, units + n_out]
         out = layers[-1](x)  # [batch, n_out]
         if base is not None:
             out = keras.layers.Add(name=f"{layers[-1].name.removesuffix('head')}anchored{suffix}")([base, out])

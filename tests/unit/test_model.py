@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnn_model.config import ModelConfig
+from rnn_model.errors import ConfigError
 from rnn_model.model import anchor_lags, build_ensemble, build_model, output_size
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -256,3 +257,46 @@ def test_trainer_is_the_model_with_one_input_channel_per_member(anchor):
 def test_one_member_has_no_separate_trainer():
     model, trainer = build_ensemble(ModelConfig(units=8, members=1), 12, 4, season_length=4)
     assert trainer is model
+
+
+# --- a second, longer season (ModelConfig.long_season) and the recurrent part of the window (rnn_steps)
+
+
+def test_long_season_head_input_is_the_long_lag_minus_the_anchor_and_starts_at_zero_weight():
+    # window 12, season 2, long season 8: output step k's anchor is x[10 + k % 2], its long lag x[4 + k % 8]
+    cfg = ModelConfig(units=8, members=1, long_season=8, rnn_steps=4)
+    model = build_model(cfg, input_size=12, horizon=3, season_length=2)
+    x = _window()
+    np.testing.assert_array_equal(model(x).numpy(), x[:, [10, 11, 10], 0])  # zero head: seasonal naive
+    diff = keras.Model(model.input, model.get_layer("long_season").output)(x).numpy()  # [n, 3]
+    np.testing.assert_allclose(diff, x[:, [4, 5, 6], 0] - x[:, [10, 11, 10], 0], atol=1e-6)
+    head = model.get_layer("head")
+    kernel, bias = head.get_weights()  # kernel [units + n_out, n_out]: the state's rows, then the long lag's
+    assert kernel.shape == (8 + 3, 3)
+    kernel[8:] = np.eye(3, dtype=np.float32)  # take all of the long-season difference
+    head.set_weights([kernel, bias])
+    np.testing.assert_allclose(model(x).numpy(), x[:, [4, 5, 6], 0], atol=1e-5)  # = naive one long season back
+
+
+def test_rnn_steps_crops_what_the_recurrent_layer_reads_but_not_the_baseline():
+    model = build_model(ModelConfig(units=8, members=2, long_season=8, rnn_steps=4), 12, 3, 2)
+    assert model.get_layer("m0_simple_rnn_0").input.shape[1:] == (4, 2)  # the last 4 steps, two channels
+    x = _window()
+    changed = x.copy()
+    changed[:, 0, 0] += 5.0  # a step the recurrent layer does not read and no lag points at
+    np.testing.assert_array_equal(model(changed).numpy(), model(x).numpy())
+
+
+def test_long_season_longer_than_the_window_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="raise input_size to at least long_season"):
+        build_model(ModelConfig(units=8, long_season=24), input_size=12, horizon=3, season_length=2)
+    with pytest.raises(ConfigError, match="needs an anchor"):
+        ModelConfig(anchor="none", long_season=8)
+
+
+def test_long_season_model_round_trips_in_keras_safe_mode(tmp_path):
+    model = build_model(ModelConfig(units=8, members=2, long_season=8, rnn_steps=4), 12, 3, 2)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    x = _window()
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
