@@ -138,7 +138,8 @@ def build_ensemble(
             x = layer(x)  # -> [batch, units]
         if extra is not None:
             prefix = layers[-1].name.removesuffix("head")
-            x = keras.layers.Concatenate(name=f"{prefix}state_and_long_season{suffix}")([x, extra])  # [b, units + n_out]
+            joined = keras.layers.Concatenate(name=f"{prefix}state_and_long_season{suffix}")
+            x = joined([x, extra])  # [batch, units + n_out]
         out = layers[-1](x)  # [batch, n_out]
         if base is not None:
             out = keras.layers.Add(name=f"{layers[-1].name.removesuffix('head')}anchored{suffix}")([base, out])
