@@ -8,6 +8,7 @@ bincount/reduceat per series; there is no Python loop over rows or series.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 from .config import DataConfig
 from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid, infer_freq, same_freq
-from .schema import ValidationReport, action_for
+from .schema import EMPTY_INPUT, NO_ROWS_LEFT, PROBLEMS, ValidationReport, action_for
 
 __all__ = ["Panel", "build_panel", "panel_from_frame", "freq_mismatch", "constant_series", "data_span", "take_series"]
 
@@ -358,6 +359,181 @@ def _fmt(v) -> str:
     return str(v)
 
 
+# --------------------------------------------------------------------------- the checks
+#
+# build_panel runs one check per PROBLEMS row with a policy, in catalogue order. A check is pure: it reads
+# the rows as far as they are known (_Rows, by stage) and returns a Finding (which series or rows, how
+# many, the first of each) or None. _apply_policy, the one place policies act, reports the finding and
+# drops rows or series. Problems without a policy (column types, ds range, freq, grid size) are always
+# fatal or information, and are reported where the data they concern is read.
+
+_STAGES = ("table", "grid", "extent")  # what a check reads, in the order build_panel reaches them
+_F32_MAX = np.finfo(np.float32).max
+
+
+@dataclass(frozen=True)
+class _Extent:
+    """Per series, from the rows still kept (grouped by series, in time order: each series is one run)."""
+
+    all_rows_kept: bool
+    kc: np.ndarray  # [n_kept] series codes of the kept rows
+    kt: np.ndarray  # [n_kept] their ticks
+    counts: np.ndarray  # [n_ids] kept rows
+    present: np.ndarray  # [n_ids] bool: some row kept
+    first_tick: np.ndarray  # [n_ids] int64 tick of the first kept row
+    span: np.ndarray  # [n_ids] int64 slots from the first to the last kept row (0 when none)
+    n_obs: np.ndarray  # [n_ids] of those, values the float32 buffer holds (finite, in range)
+    lo: np.ndarray  # [n_ids] their min (inf when none)
+    hi: np.ndarray  # [n_ids] their max (-inf when none)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows as the checks see them. Stage "table": the columns in table order (``ds_null`` known);
+    "grid": the rows left, sorted by series then time, on the grid (``grid`` .. ``all_fit`` known);
+    "extent": also each series' extent (``extent``)."""
+
+    stage: str
+    ids: np.ndarray  # [n_ids] id names, sorted: code i is ids[i]
+    codes: np.ndarray  # [n_rows] series code, -1 for a null id
+    ds: np.ndarray  # [n_rows]
+    y: np.ndarray  # [n_rows] float64
+    keep: np.ndarray | None  # [n_rows] bool rows still kept; None: all (no mask in the common case)
+    drop_series: np.ndarray  # [n_ids] bool series a policy dropped
+    ds_null: np.ndarray | None = None  # [n_rows] bool
+    grid: TimeGrid | None = None
+    min_length: int = 1  # observed points a series needs
+    ticks: np.ndarray | None = None  # [n_rows] int64 grid position (the one below, when off the grid)
+    on_grid: np.ndarray | None = None  # [n_rows] bool
+    fits: np.ndarray | None = None  # [n_rows] bool y finite and within float32
+    all_fit: bool = True  # fits.all()
+    extent: _Extent | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check found: the structured cause that the report records and the policy acts on."""
+
+    kind: str  # its PROBLEMS row
+    codes: np.ndarray | None  # [k] codes of the series affected, ascending; None: the table as a whole
+    counts: np.ndarray  # [k] (or [1] for the table) rows or observed points affected
+    examples: list[str]  # [k] (or [1]) the first of them, as the report shows it
+    rows: np.ndarray | None = None  # [n_rows] bool the rows found, for checks that remove rows
+
+
+@dataclass(frozen=True)
+class Check:
+    stage: str  # what it reads: one of _STAGES
+    find: Callable[[_Rows], Finding | None]
+    sets_aside: bool = False  # the rows found are never laid out, whatever the policy says of their series
+
+
+def _per_series(rows: _Rows, kind: str, found: np.ndarray, example: Callable[[int], str]) -> Finding | None:
+    """The finding of the rows ``found``: per series, how many, and the first."""
+    if not found.any():
+        return None
+    first_idx = np.flatnonzero(found)
+    codes, first_pos = np.unique(rows.codes[first_idx], return_index=True)
+    counts = np.bincount(rows.codes[found], minlength=len(rows.ids))[codes]
+    return Finding(kind, codes, counts, [example(i) for i in first_idx[first_pos]], found)
+
+
+def _null_id(rows: _Rows) -> Finding | None:
+    """Rows with a null id or ds (after the as_of cutoff too: a null id is counted whatever its ds)."""
+    if not (rows.codes.min() < 0 or rows.ds_null.any()):
+        return None
+    null_rows = (rows.codes < 0) | rows.ds_null
+    first = int(np.flatnonzero(null_rows)[0])
+    return Finding("null_id", None, np.array([null_rows.sum()]), [f"row {first} has a null id or ds"], null_rows)
+
+
+def _off_grid(rows: _Rows) -> Finding | None:
+    ds, freq = rows.ds, rows.grid.freq
+    return _per_series(rows, "off_grid", ~rows.on_grid, lambda i: f"ds={_fmt(ds[i])} not on freq {freq}")
+
+
+def _duplicate(rows: _Rows) -> Finding | None:
+    """Kept rows with the series and ds of the row before."""
+    codes, ds = rows.codes, rows.ds
+    dup = np.zeros(len(codes), bool)  # [n_rows]
+    np.logical_and(codes[1:] == codes[:-1], ds[1:] == ds[:-1], out=dup[1:])
+    dup &= rows.keep
+    return _per_series(rows, "duplicate", dup, lambda i: f"ds={_fmt(ds[i])} appears more than once")
+
+
+def _non_finite(rows: _Rows) -> Finding | None:
+    """Kept rows with NaN, inf, or a value float32 cannot hold (the buffer is float32): all alike."""
+    if rows.all_fit:
+        return None
+    ds, y = rows.ds, rows.y
+    return _per_series(rows, "non_finite", ~rows.fits & rows.keep, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
+
+
+def _gap(rows: _Rows) -> Finding | None:
+    """Series with grid steps missing between their first and last kept row."""
+    e = rows.extent
+    gaps = e.span - e.counts  # [n_ids]
+    if not (gaps > 0).any():
+        return None
+    # The first missing tick of each series: one step after the first row whose successor jumps.
+    jump = np.flatnonzero((e.kt[1:] - e.kt[:-1] > 1) & (e.kc[1:] == e.kc[:-1]))
+    codes, first = np.unique(e.kc[jump], return_index=True)
+    first_missing = rows.grid.to_ds(e.kt[jump[first]] + 1)
+    return Finding("gap", codes, gaps[codes], [f"first missing ds={_fmt(d)}" for d in first_missing])
+
+
+def _constant(rows: _Rows) -> Finding | None:
+    """Series with two or more observed values, all equal (to 1e-12, relative)."""
+    e = rows.extent
+    constant = e.present & (e.n_obs >= 2) & (e.hi - e.lo <= 1e-12 * np.maximum(1.0, np.abs(e.hi)))
+    codes = np.flatnonzero(constant)
+    if not len(codes):
+        return None
+    return Finding("constant", codes, e.n_obs[codes], [f"y={e.hi[c]:g} throughout" for c in codes])
+
+
+def _too_short(rows: _Rows) -> Finding | None:
+    """Series with fewer observed values than ``min_length``."""
+    e, need = rows.extent, rows.min_length
+    codes = np.flatnonzero(e.present & (e.n_obs < need))
+    if not len(codes):
+        return None
+    return Finding("too_short", codes, e.n_obs[codes], [f"{e.n_obs[c]} observed points < {need} needed" for c in codes])
+
+
+# The check of each PROBLEMS row with a policy (build_panel runs them in the catalogue's order).
+CHECKS: dict[str, Check] = {
+    "null_id": Check("table", _null_id, sets_aside=True),  # no series, or no place on the grid
+    "off_grid": Check("grid", _off_grid),
+    "duplicate": Check("grid", _duplicate, sets_aside=True),  # a row is never laid out twice
+    "non_finite": Check("grid", _non_finite),
+    "gap": Check("extent", _gap),
+    "constant": Check("extent", _constant),
+    "too_short": Check("extent", _too_short),
+}
+
+
+def _apply_policy(rows: _Rows, found: Finding, policy: str, report: ValidationReport) -> _Rows:
+    """Report ``found`` with the action of its ``policy``, and take it: 'drop' removes the rows found
+    (row-level problems) or their series; rows a check sets aside go whatever the policy. 'error' is
+    raised once every check has run; 'fill' and 'keep' leave the rows to the layout, which masks
+    non-finite values and gaps."""
+    action = action_for(policy)
+    if found.codes is None:
+        report.add("*", found.kind, found.counts[0], found.examples[0], action)
+    else:
+        for code, count, example in zip(found.codes, found.counts, found.examples):
+            report.add(rows.ids[code], found.kind, count, example, action)
+    keep, drop_series = rows.keep, rows.drop_series
+    row_level = PROBLEMS[found.kind].row_level
+    if CHECKS[found.kind].sets_aside or (policy == "drop" and row_level):
+        keep = ~found.rows if keep is None else keep & ~found.rows
+    if policy == "drop" and not row_level:
+        drop_series = drop_series.copy()
+        drop_series[found.codes] = True
+    return dataclasses.replace(rows, keep=keep, drop_series=drop_series)
+
+
 def build_panel(
     table: pa.Table,
     data: DataConfig,
@@ -372,46 +548,79 @@ def build_panel(
     """
     report = ValidationReport(n_rows_in=table.num_rows)
     if table.num_rows == 0:
-        report.add("*", "no_series_left", 0, "the input has zero rows", "error")
+        report.add("*", "no_series_left", 0, "the input has zero rows", "error", EMPTY_INPUT)
         raise DataValidationError("invalid input data: the input has zero rows; supply at least one series", report)
+    rows = _read_columns(table, data, report)
+    rows = dataclasses.replace(rows, keep=_as_of_keep(as_of, rows, data.time_col, report))
+    for kind, spec in PROBLEMS.items():  # in the catalogue's order, which is the order checks must run in
+        if spec.policy is None:
+            continue  # always fatal, or information: reported where the data it concerns is read
+        check = CHECKS[kind]
+        rows = _advance(rows, check.stage, data, min_length, report)
+        found = check.find(rows)
+        if found is not None:
+            rows = _apply_policy(rows, found, getattr(data, spec.policy), report)
+    rows = _advance(rows, "extent", data, min_length, report)
+    report.raise_if_errors()
+    kept_series = np.flatnonzero(~(rows.drop_series | ~rows.extent.present))
+    report.n_series_out = len(kept_series)
+    if len(kept_series) == 0:
+        report.all_series_dropped(len(rows.ids))
+    return _lay_out(rows, kept_series), report
+
+
+def _read_columns(table: pa.Table, data: DataConfig, report: ValidationReport) -> _Rows:
+    """The three columns as arrays (stage "table"); wrong column types are raised."""
     codes, ids = _id_codes(table.column(data.id_col), report)
     ds, ds_null = _time_values(table.column(data.time_col), data.time_col, report)
     y = _target_values(table.column(data.target_col), data.target_col, report)
     report.n_series_in = len(ids)
     if report.errors:  # wrong column types: nothing below can be checked meaningfully
         report.raise_if_errors()
+    return _Rows("table", ids, codes, ds, y, keep=None, drop_series=np.zeros(len(ids), bool), ds_null=ds_null)
 
-    keep = None  # rows kept so far; None: all of them (no mask is built in the common case)
-    if as_of is not None:
-        limit, is_now = _as_of_limit(as_of, ds, data.time_col, report)
-        after = None if limit is None else (ds > limit) & ~ds_null
-        if after is not None and after.any():
-            if is_now:  # the default cutoff: rows dated in the future are typos or plans, not history
-                first = ds[int(np.flatnonzero(after)[0])]
-                report.add(
-                    "*",
-                    "future_rows",
-                    int(after.sum()),
-                    f"ds={_fmt(first)} after now ({_fmt(limit)}); pass --as-of to choose the cutoff",
-                    "dropped",
-                )
-            else:
-                report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {_fmt(limit)}", "info")
-            keep = ~after
 
-    if codes.min() < 0 or ds_null.any():
-        null_rows = (codes < 0) | ds_null
-        policy = data.on_null_id
-        first = int(np.flatnonzero(null_rows)[0])
-        report.add("*", "null_id", int(null_rows.sum()), f"row {first} has a null id or ds", action_for(policy))
-        keep = ~null_rows if keep is None else keep & ~null_rows
+def _as_of_keep(as_of, rows: _Rows, name: str, report: ValidationReport) -> np.ndarray | None:
+    """[n_rows] rows with ``ds <= as_of`` (None: all), reporting the others: dropped as future rows under
+    the default cutoff 'now', information under a cutoff given."""
+    if as_of is None:
+        return None
+    limit, is_now = _as_of_limit(as_of, rows.ds, name, report)
+    after = None if limit is None else (rows.ds > limit) & ~rows.ds_null
+    if after is None or not after.any():
+        return None
+    if is_now:  # the default cutoff: rows dated in the future are typos or plans, not history
+        first = rows.ds[int(np.flatnonzero(after)[0])]
+        report.add(
+            "*",
+            "future_rows",
+            int(after.sum()),
+            f"ds={_fmt(first)} after now ({_fmt(limit)}); pass --as-of to choose the cutoff",
+            "dropped",
+        )
+    else:
+        report.add("*", "rows_after_as_of", int(after.sum()), f"ds > {_fmt(limit)}", "info")
+    return ~after
 
+
+def _advance(rows: _Rows, stage: str, data: DataConfig, min_length, report: ValidationReport) -> _Rows:
+    """``rows`` at ``stage`` (or a later one): put on the grid once the table-order checks have run, then
+    measured per series once the row checks have. Either step may raise (no rows, the freq, the grid)."""
+    if rows.stage == "table" and stage != "table":
+        rows = _onto_grid(rows, data, min_length, report)
+    if rows.stage == "grid" and stage == "extent":
+        rows = _measure(rows, data, report)
+    return rows
+
+
+def _onto_grid(rows: _Rows, data: DataConfig, min_length, report: ValidationReport) -> _Rows:
+    """The rows kept, sorted by series then time, on the grid of the declared (or inferred) freq."""
+    codes, ds, y, keep = rows.codes, rows.ds, rows.y, rows.keep
     if keep is not None and not keep.all():
         codes, ds, y = codes[keep], ds[keep], y[keep]
     codes, ds, y = _sort_rows(codes, ds, y)  # by series, then time; stable for equal keys
-    n_ids = len(ids)
     if len(codes) == 0:
-        report.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error")
+        report.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error", NO_ROWS_LEFT)
         report.raise_if_errors()
 
     freq = data.freq or infer_freq(ds, codes)
@@ -439,50 +648,36 @@ def build_panel(
     if data.freq and len(ds) > 2 and 2 * int(np.count_nonzero(on_grid)) < len(ds):
         freq_mismatch(report, ds, codes, freq, "most rows are off its grid")
 
-    drop_series = np.zeros(n_ids, bool)
-
-    def per_series(flag_rows: np.ndarray, problem: str, policy: str, example_of, drop_rows: bool = False):
-        """Count flagged rows per series, report them, and apply the policy."""
-        nonlocal keep_rows
-        if not flag_rows.any():
-            return
-        counts = np.bincount(codes[flag_rows], minlength=n_ids)
-        first_idx = np.flatnonzero(flag_rows)
-        series_with, first_pos = np.unique(codes[first_idx], return_index=True)
-        action = action_for(policy)
-        for code, pos in zip(series_with, first_idx[first_pos]):
-            report.add(ids[code], problem, counts[code], example_of(pos), action)
-        if policy == "drop":
-            if drop_rows:
-                keep_rows &= ~flag_rows
-            else:
-                drop_series[series_with] = True
-
-    keep_rows = np.ones(len(codes), bool)
-    per_series(~on_grid, "off_grid", data.on_off_grid, lambda i: f"ds={_fmt(ds[i])} not on freq {freq}", True)
-
-    dup = np.zeros(len(codes), bool)  # [n_rows] same series and same ds as the row before
-    np.logical_and(codes[1:] == codes[:-1], ds[1:] == ds[:-1], out=dup[1:])
-    dup &= keep_rows
-    per_series(dup, "duplicate", data.on_duplicate, lambda i: f"ds={_fmt(ds[i])} appears more than once")
-    keep_rows &= ~dup  # duplicate rows are never laid out twice (the series is dropped or it is an error)
-
-    # NaN, inf, and values float32 cannot hold (the buffer is float32): all masked or refused alike.
-    f32max = np.finfo(np.float32).max
     lo_y, hi_y = (y.min(), y.max()) if len(y) else (0.0, 0.0)  # NaN if any y is NaN
-    all_fit = bool(-f32max <= lo_y and hi_y <= f32max)  # every value finite and within float32
-    fits = np.ones(len(y), bool) if all_fit else np.abs(y) <= f32max  # [n_rows] False for NaN, inf, overflow
-    if not all_fit:
-        non_finite = ~fits & keep_rows
-        per_series(non_finite, "non_finite", data.on_non_finite, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
+    all_fit = bool(-_F32_MAX <= lo_y and hi_y <= _F32_MAX)  # every value finite and within float32
+    fits = np.ones(len(y), bool) if all_fit else np.abs(y) <= _F32_MAX  # [n_rows] False for NaN, inf, overflow
+    return dataclasses.replace(
+        rows,
+        stage="grid",
+        codes=codes,
+        ds=ds,
+        y=y,
+        keep=np.ones(len(codes), bool),
+        ds_null=None,
+        grid=grid,
+        min_length=min_length,
+        ticks=ticks,
+        on_grid=on_grid,
+        fits=fits,
+        all_fit=all_fit,
+    )
 
-    # Per-series extent on the grid, from the rows still kept (sorted by series, then time). Rows are
-    # grouped by series, so each series' rows are one run: counts give the run boundaries.
-    all_rows_kept = bool(keep_rows.all())
+
+def _measure(rows: _Rows, data: DataConfig, report: ValidationReport) -> _Rows:
+    """Each series' extent on the grid, from the rows still kept, and what of it the float32 buffer will
+    hold; a grid too large for its rows is refused."""
+    keep, n_ids = rows.keep, len(rows.ids)
+    all_rows_kept = bool(keep.all())
     if all_rows_kept:  # the common case: no copies
-        kc, kt, ky, finite = codes, ticks, y, fits
+        kc, kt, ky, finite = rows.codes, rows.ticks, rows.y, rows.fits
     else:
-        kc, kt, ky, finite = codes[keep_rows], ticks[keep_rows], y[keep_rows], fits[keep_rows]
+        kc, kt, ky, finite = rows.codes[keep], rows.ticks[keep], rows.y[keep], rows.fits[keep]
+    # Rows are grouped by series, so each series' rows are one run: counts give the run boundaries.
     counts = np.bincount(kc, minlength=n_ids)  # [n_ids] kept rows per series
     present = counts > 0
     bounds = np.r_[0, np.cumsum(counts)]
@@ -491,20 +686,8 @@ def build_panel(
     first_tick[present] = kt[starts]
     span = np.zeros(n_ids, np.int64)
     span[present] = kt[ends] - kt[starts] + 1
-    _check_grid_size(
-        report, ids, kc, kt, ds if all_rows_kept else ds[keep_rows], span, counts, present, grid, bool(data.freq)
-    )
-    gaps = span - counts
-    if (gaps > 0).any():
-        # The first missing tick of each series: one step after the first row whose successor jumps.
-        jump = np.flatnonzero((kt[1:] - kt[:-1] > 1) & (kc[1:] == kc[:-1]))
-        gap_codes, first = np.unique(kc[jump], return_index=True)
-        first_missing = grid.to_ds(kt[jump[first]] + 1)
-        action = action_for(data.on_gap)
-        for code, missing_ds in zip(gap_codes, first_missing):
-            report.add(ids[code], "gap", gaps[code], f"first missing ds={_fmt(missing_ds)}", action)
-        if data.on_gap == "drop":
-            drop_series |= gaps > 0
+    kept_ds = rows.ds if all_rows_kept else rows.ds[keep]
+    _check_grid_size(report, rows.ids, kc, kt, kept_ds, span, counts, present, rows.grid, bool(data.freq))
 
     # What the float32 buffer will hold: per-series count, min and max of the finite values.
     all_finite = bool(finite.all())
@@ -517,63 +700,43 @@ def build_panel(
         fstarts = np.r_[0, np.cumsum(n_obs)][:-1][has_obs]
         lo[has_obs] = np.minimum.reduceat(fy, fstarts)
         hi[has_obs] = np.maximum.reduceat(fy, fstarts)
-    constant = present & (n_obs >= 2) & (hi - lo <= 1e-12 * np.maximum(1.0, np.abs(hi)))
-    for code in np.flatnonzero(constant):
-        report.add(ids[code], "constant", n_obs[code], f"y={hi[code]:g} throughout", action_for(data.on_constant))
-    if data.on_constant == "drop":
-        drop_series |= constant
+    extent = _Extent(all_rows_kept, kc, kt, counts, present, first_tick, span, n_obs, lo, hi)
+    return dataclasses.replace(rows, stage="extent", extent=extent)
 
-    short = present & (n_obs < min_length)
-    for code in np.flatnonzero(short):
-        report.add(
-            ids[code],
-            "too_short",
-            n_obs[code],
-            f"{n_obs[code]} observed points < {min_length} needed",
-            action_for(data.on_too_short),
-        )
-    if data.on_too_short == "drop":
-        drop_series |= short
 
-    drop_series |= ~present
-    report.raise_if_errors()
-    kept_series = np.flatnonzero(~drop_series)
-    report.n_series_out = len(kept_series)
-    if len(kept_series) == 0:
-        report.all_series_dropped(n_ids)
-
-    # Lay out the kept series: slot = offsets[new_code] + tick - first_tick.
+def _lay_out(rows: _Rows, kept_series: np.ndarray) -> Panel:
+    """The series ``kept_series`` in one float32 buffer: slot = offsets[new_code] + tick - first_tick."""
+    e, n_ids, codes, ticks, y = rows.extent, len(rows.ids), rows.codes, rows.ticks, rows.y
     new_code = np.full(n_ids, -1, np.int64)
     new_code[kept_series] = np.arange(len(kept_series))
-    lengths = span[kept_series]
+    lengths = e.span[kept_series]
     offsets = np.zeros(len(kept_series) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    if all_rows_kept and len(kept_series) == n_ids and offsets[-1] == len(codes):
+    if e.all_rows_kept and len(kept_series) == n_ids and offsets[-1] == len(codes):
         # Every row kept, distinct on-grid ticks, no gap: row i is slot i (the scatter is the identity).
-        if all_fit:
+        if rows.all_fit:
             values = y.astype(np.float32)  # [n_slots]
         else:
-            values = np.where(fits, y, np.nan).astype(np.float32)  # [n_slots] no overflow to inf
+            values = np.where(rows.fits, y, np.nan).astype(np.float32)  # [n_slots] no overflow to inf
     else:
         base = np.zeros(n_ids, np.int64)  # slot of tick 0 of each kept series
-        base[kept_series] = offsets[:-1] - first_tick[kept_series]
-        rows = keep_rows if len(kept_series) == n_ids else keep_rows & (new_code[codes] >= 0)
-        slot = base[codes[rows]] + ticks[rows]
+        base[kept_series] = offsets[:-1] - e.first_tick[kept_series]
+        laid = rows.keep if len(kept_series) == n_ids else rows.keep & (new_code[codes] >= 0)  # [n_rows]
+        slot = base[codes[laid]] + ticks[laid]
         values = np.full(offsets[-1], np.nan, np.float32)  # [n_slots]
-        ys = y[rows]
-        values[slot] = np.where(np.abs(ys) <= f32max, ys, np.nan)  # no overflow to inf
+        ys = y[laid]
+        values[slot] = np.where(np.abs(ys) <= _F32_MAX, ys, np.nan)  # no overflow to inf
     observed = np.isfinite(values)  # [n_slots]
     if not observed.all():
         values[~observed] = np.nan
-    panel = Panel(
-        ids=ids[kept_series].astype(str).astype(object),
+    return Panel(
+        ids=rows.ids[kept_series].astype(str).astype(object),
         values=values,
         observed=observed,
         offsets=offsets,
-        first_tick=first_tick[kept_series].astype(np.int64),
-        grid=grid,
+        first_tick=e.first_tick[kept_series].astype(np.int64),
+        grid=rows.grid,
     )
-    return panel, report
 
 
 def _as_of_limit(as_of, ds: np.ndarray, name: str, report: ValidationReport):

@@ -27,7 +27,7 @@ from .errors import ConfigError, DataValidationError
 from .frequency import TimeGrid
 from .outputs import NOW
 from .panel import Panel, freq_mismatch
-from .schema import Problem, ValidationReport
+from .schema import NO_ROWS_LEFT, Problem, ValidationReport
 
 __all__ = [
     "PartitionOutcome",
@@ -249,11 +249,10 @@ def combine_outcomes(
     kept = [o for o in outcomes if o.panel is not None]
     if not merged.errors and not kept:
         every_row_gone = all(
-            any(p.problem == "no_series_left" and p.example.startswith("no rows left") for p in o.report.problems)
-            for o in outcomes
+            any(p.problem == "no_series_left" and p.cause == NO_ROWS_LEFT for p in o.report.problems) for o in outcomes
         )
         if every_row_gone:
-            merged.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error")
+            merged.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error", NO_ROWS_LEFT)
         else:
             merged.all_series_dropped(merged.n_series_in)
     merged.raise_if_errors()

@@ -9,42 +9,73 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 
 from .errors import DataValidationError
 
-__all__ = ["PROBLEMS", "Problem", "ValidationReport", "escape_markdown"]
+__all__ = ["PROBLEMS", "Problem", "ProblemSpec", "ValidationReport", "escape_markdown"]
 
-# problem -> (config field holding its policy or None when it is always fatal, how to fix it)
-PROBLEMS: dict[str, tuple[str | None, str]] = {
-    "column_type": (None, "cast the column to the documented type before writing the Parquet file"),
-    "null_id": ("on_null_id", "fill or remove rows with a null id/ds, or set on_null_id='drop'"),
-    "off_grid": ("on_off_grid", "align timestamps to freq, pass the right freq, or set on_off_grid='drop'"),
-    "duplicate": ("on_duplicate", "keep one row per (unique_id, ds), or set on_duplicate='drop'"),
-    "non_finite": ("on_non_finite", "remove NaN/inf values, or set on_non_finite='fill' (masked) or 'drop'"),
-    "gap": ("on_gap", "supply the missing timestamps, or set on_gap='fill' (masked) or 'drop'"),
-    "constant": ("on_constant", "remove constant series, or set on_constant='keep' or 'drop'"),
-    "too_short": ("on_too_short", "lower input_size/horizon, supply more history, or set on_too_short='drop'"),
-    "no_series_left": (None, "fix the problems above or relax the policies; nothing is left to model"),
-    "ds_out_of_range": (
+
+class ProblemSpec(NamedTuple):
+    """One row of the catalogue."""
+
+    policy: str | None  # the DataConfig field holding its policy; None: always fatal, or information
+    fix: str  # how to fix it: the advice the error message gives
+    remedy: str  # the fix without its policy alternative ('or set on_x=...'): how to keep the data
+    row_level: bool  # policy 'drop' removes the flagged rows, not their series
+
+
+def _problem(policy: str | None, remedy: str, relax: str = "", row_level: bool = False) -> ProblemSpec:
+    return ProblemSpec(policy, f"{remedy}, or {relax}" if relax else remedy, remedy, row_level)
+
+
+# Every kind of problem a report can hold. The rows with a policy are the checks of
+# rnn_model.panel.build_panel, which runs them in this order, so the order matters: a row a check drops
+# or sets aside is not seen by the checks below it. Null ids/ds come first (such a row belongs to no
+# series and has no place on the grid); off-grid rows dropped are not duplicates; a duplicated row is
+# set aside before values are checked (it is never laid out), so it is not also non-finite; gaps,
+# constant and too-short series are judged on the rows left. The report lists their findings in this order.
+PROBLEMS: dict[str, ProblemSpec] = {
+    "column_type": _problem(None, "cast the column to the documented type before writing the Parquet file"),
+    "null_id": _problem("on_null_id", "fill or remove rows with a null id/ds", "set on_null_id='drop'", True),
+    "off_grid": _problem(
+        "on_off_grid", "align timestamps to freq, pass the right freq", "set on_off_grid='drop'", True
+    ),
+    "duplicate": _problem("on_duplicate", "keep one row per (unique_id, ds)", "set on_duplicate='drop'"),
+    "non_finite": _problem("on_non_finite", "remove NaN/inf values", "set on_non_finite='fill' (masked) or 'drop'"),
+    "gap": _problem("on_gap", "supply the missing timestamps", "set on_gap='fill' (masked) or 'drop'"),
+    "constant": _problem("on_constant", "remove constant series", "set on_constant='keep' or 'drop'"),
+    "too_short": _problem("on_too_short", "lower input_size/horizon, supply more history", "set on_too_short='drop'"),
+    "no_series_left": _problem(None, "fix the problems above or relax the policies; nothing is left to model"),
+    "ds_out_of_range": _problem(
         None,
         "fix or remove the rows with that ds: timestamps must lie in the years 1678-2261, integer steps within +-2**61",
     ),
-    "future_rows": (None, "pass --as-of to choose the cutoff; rows dated after now are never used by default"),
-    "as_of_type": (None, "pass --as-of of the same kind as ds: an integer step for integer ds, a date otherwise"),
-    "grid_too_large": (None, "remove or correct the outlying ds (a typo, a wrong unit), or pass the right freq"),
-    "freq_mismatch": (
+    "future_rows": _problem(None, "pass --as-of to choose the cutoff; rows dated after now are never used by default"),
+    "as_of_type": _problem(
+        None, "pass --as-of of the same kind as ds: an integer step for integer ds, a date otherwise"
+    ),
+    "grid_too_large": _problem(
+        None, "remove or correct the outlying ds (a typo, a wrong unit), or pass the right freq"
+    ),
+    "freq_mismatch": _problem(
         None,
         "pass the data's freq (or omit --freq to infer it); a stored model forecasts its own "
         "freq: predict with a model trained on data of this freq, or retrain on this data",
     ),
-    "no_room": (None, "renumber or shift ds so that the forecast horizon after the last ds is representable"),
-    "freq_inferred": (None, ""),
-    "rows_after_as_of": (None, ""),
+    "no_room": _problem(None, "renumber or shift ds so that the forecast horizon after the last ds is representable"),
+    # Information, never an error:
+    "freq_inferred": _problem(None, ""),
+    "rows_after_as_of": _problem(None, ""),
+    "tz_converted": _problem(None, ""),
 }
 
-_ROW_LEVEL = {"null_id", "off_grid"}  # problems whose 'drop' removes rows; the others drop the series
+# Finer causes of ``no_series_left`` (Problem.cause), for code to tell them apart without reading the text.
+EMPTY_INPUT, NO_ROWS_LEFT, ALL_DROPPED = "empty_input", "no_rows_left", "all_dropped"
+
+_ROW_LEVEL = {name for name, spec in PROBLEMS.items() if spec.row_level}  # their 'drop' removes rows
 
 _ACTION_BY_POLICY = {"error": "error", "drop": "dropped", "fill": "filled (masked)", "keep": "kept"}
 
@@ -56,6 +87,7 @@ class Problem:
     count: int
     example: str
     action: str  # error | dropped | filled (masked) | kept | info
+    cause: str = ""  # a finer kind within ``problem``: EMPTY_INPUT, NO_ROWS_LEFT, ALL_DROPPED (no_series_left)
 
 
 @dataclass
@@ -71,11 +103,11 @@ class ValidationReport:
     span: dict = field(default_factory=dict)  # what the kept series cover (panel.data_span), for run summaries
     n_series_train: int | None = None  # of those, the series a pipeline run trains on (stages.training_subset)
 
-    def add(self, unique_id: str, problem: str, count: int, example: str, action: str) -> None:
-        self.problems.append(Problem(str(unique_id), problem, int(count), example, action))
+    def add(self, unique_id: str, problem: str, count: int, example: str, action: str, cause: str = "") -> None:
+        self.problems.append(Problem(str(unique_id), problem, int(count), example, action, cause))
 
     def to_frame(self) -> pd.DataFrame:
-        cols = ["unique_id", "problem", "count", "example", "action"]
+        cols = ["unique_id", "problem", "count", "example", "action"]  # not the cause: code's, not the user's
         return pd.DataFrame([p.__dict__ for p in self.problems], columns=cols)
 
     @property
@@ -98,7 +130,12 @@ class ValidationReport:
         message to say how to keep them), and raise."""
         causes = sorted({p.problem for p in self.problems if p.action == "dropped" and p.unique_id != "*"})
         self.add(
-            "*", "no_series_left", 0, f"all {n_series} series were dropped ({', '.join(causes) or 'empty'})", "error"
+            "*",
+            "no_series_left",
+            0,
+            f"all {n_series} series were dropped ({', '.join(causes) or 'empty'})",
+            "error",
+            ALL_DROPPED,
         )
         self.raise_if_errors()
 
@@ -116,7 +153,7 @@ class ValidationReport:
             fix = PROBLEMS[name][1]
             if name == "no_series_left":  # say how to keep series, for each reason they were dropped
                 causes = sorted({p.problem for p in self.problems if p.action == "dropped" and p.problem in PROBLEMS})
-                fix = "; ".join(PROBLEMS[c][1].split(", or set")[0] for c in causes) or fix
+                fix = "; ".join(PROBLEMS[c].remedy for c in causes) or fix
             parts.append(f"{name} in {shown} (e.g. {items[0].example}): {fix}")
         raise DataValidationError("invalid input data: " + "; ".join(parts), report=self)
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 
-from rnn_model.config import DataConfig
-from rnn_model.panel import panel_from_frame
+from rnn_model.config import DataConfig, ForecastConfig
+from rnn_model.errors import DataValidationError
+from rnn_model.panel import _STAGES, CHECKS, panel_from_frame
+from rnn_model.partitions import check_forecast_room, combine_outcomes, split_table, validate_partition
 from rnn_model.sample import make_sample_panel
+from rnn_model.schema import ALL_DROPPED, EMPTY_INPUT, NO_ROWS_LEFT, PROBLEMS
 
 from ._helpers import seasonal_frame
 
@@ -72,3 +77,100 @@ def test_fingerprint_changes_with_any_value():
     b, _ = panel_from_frame(changed, DataConfig())
     assert a.fingerprint() != b.fingerprint()
     assert a.fingerprint() == panel_from_frame(df.iloc[::-1], DataConfig())[0].fingerprint()
+
+
+# --------------------------------------------------------------------------- the problem catalogue
+
+
+def _hourly(**changes) -> pd.DataFrame:
+    """Two hourly series of 30 points, ``changes`` applied: column -> (row labels, value)."""
+    df = seasonal_frame(n_series=2, length=30)
+    for col, (rows, value) in changes.items():
+        df.loc[rows, col] = value
+    return df
+
+
+def _off_grid():
+    df = _hourly()
+    df.loc[5, "ds"] += pd.Timedelta("17min")
+    return panel_from_frame(df, DataConfig(freq="h", on_off_grid="drop"))
+
+
+def _outlying_ds():
+    df = _hourly()
+    far = df.iloc[[0]].assign(ds=pd.Timestamp("2036-01-01"))  # ten years of hourly slots for 31 rows
+    return panel_from_frame(pd.concat([df, far]), DataConfig(freq="h"))
+
+
+def _no_room():
+    df = seasonal_frame(n_series=1, length=30, freq="D", start="2261-11-01")
+    panel, report = panel_from_frame(df, DataConfig(freq="D"))
+    check_forecast_room(panel, report, horizon=200)  # 200 days after 2261-11-30 is past 2262-04-11
+
+
+# PROBLEMS row -> inputs that exhibit it: (build, the cause the report records, "" for any)
+_EXHIBITS = {
+    "column_type": [(lambda: panel_from_frame(_hourly().astype({"y": str}), DataConfig(freq="h")), "")],
+    "null_id": [(lambda: panel_from_frame(_hourly(unique_id=(3, None)), DataConfig(freq="h")), "")],
+    "off_grid": [(_off_grid, "")],
+    "duplicate": [(lambda: panel_from_frame(pd.concat([_hourly(), _hourly().iloc[[4]]]), DataConfig(freq="h")), "")],
+    "non_finite": [(lambda: panel_from_frame(_hourly(y=(3, np.nan)), DataConfig(freq="h")), "")],
+    "gap": [(lambda: panel_from_frame(_hourly().drop(index=5), DataConfig(freq="h")), "")],
+    "constant": [(lambda: panel_from_frame(_hourly().assign(y=1.0), DataConfig(freq="h", on_constant="keep")), "")],
+    "too_short": [(lambda: panel_from_frame(_hourly(), DataConfig(freq="h"), min_length=100), "")],
+    "no_series_left": [
+        (lambda: panel_from_frame(_hourly().iloc[:0], DataConfig(freq="h")), EMPTY_INPUT),
+        (lambda: panel_from_frame(_hourly(ds=(slice(None), pd.NaT)), DataConfig(freq="h")), NO_ROWS_LEFT),
+        (lambda: panel_from_frame(_hourly(), DataConfig(freq="h"), min_length=100), ALL_DROPPED),
+    ],
+    "ds_out_of_range": [
+        (lambda: panel_from_frame(seasonal_frame(1, 30, freq="int").assign(ds=2**62), DataConfig(freq="1")), "")
+    ],
+    "future_rows": [
+        (lambda: panel_from_frame(_hourly(ds=(4, pd.Timestamp("2099-01-01"))), DataConfig(freq="h"), as_of="now"), "")
+    ],
+    "as_of_type": [
+        (lambda: panel_from_frame(seasonal_frame(1, 30, freq="int"), DataConfig(freq="1"), as_of="2026-01-01"), "")
+    ],
+    "grid_too_large": [(_outlying_ds, "")],
+    "freq_mismatch": [(lambda: panel_from_frame(_hourly(), DataConfig(freq="D")), "")],
+    "no_room": [(_no_room, "")],
+    "freq_inferred": [(lambda: panel_from_frame(_hourly(), DataConfig()), "")],
+    "rows_after_as_of": [(lambda: panel_from_frame(_hourly(), DataConfig(freq="h"), as_of="2026-01-01 12:00"), "")],
+    "tz_converted": [
+        (lambda: panel_from_frame(_hourly().assign(ds=_hourly()["ds"].dt.tz_localize("UTC")), DataConfig(freq="h")), "")
+    ],
+}
+
+
+def test_each_catalogue_row_with_a_policy_has_its_check_in_catalogue_order():
+    with_policy = [kind for kind, spec in PROBLEMS.items() if spec.policy is not None]
+    assert list(CHECKS) == with_policy  # build_panel runs CHECKS[kind] for each, in the catalogue's order
+    stages = [_STAGES.index(CHECKS[kind].stage) for kind in with_policy]
+    assert stages == sorted(stages)  # the rows are sorted, then measured, once: a check cannot go back
+    for kind, spec in PROBLEMS.items():
+        assert spec.fix.startswith(spec.remedy) and (spec.policy is None or spec.policy in spec.fix), kind
+
+
+@pytest.mark.parametrize("kind", list(PROBLEMS))
+def test_each_catalogue_row_is_reported_with_its_kind(kind):
+    assert kind in _EXHIBITS, f"add an input exhibiting {kind} (and a check, if it has a policy)"
+    for build, cause in _EXHIBITS[kind]:
+        try:
+            report = build()[1]
+        except DataValidationError as exc:
+            report = exc.report
+        found = [p for p in report.problems if p.problem == kind]
+        assert found, f"{kind} not reported: {report.to_frame()}"
+        assert not cause or [p.cause for p in found] == [cause]
+
+
+def test_combine_outcomes_tells_no_rows_left_by_its_cause():
+    table = pa.Table.from_pandas(seasonal_frame(n_series=6, length=30), preserve_index=False)
+    groups = split_table(table, "unique_id", 2)
+    config = ForecastConfig().replace(data={"freq": "h"})
+    outcomes = [validate_partition(k, t, config, as_of="2025-12-31") for k, t in groups]  # every row after
+    assert len(outcomes) == 2 and all(o.error is not None for o in outcomes)
+    with pytest.raises(DataValidationError, match=r"no_series_left in \* \(e.g. no rows left after as_of") as exc:
+        combine_outcomes(outcomes)
+    assert [p.cause for p in exc.value.report.problems if p.problem == "no_series_left"] == [NO_ROWS_LEFT]
