@@ -65,9 +65,10 @@ def direct_run(store: Path, config) -> dict:
     from rnn_model.io import read_long_table
     from rnn_model.outputs import as_of_label, write_predictions
     from rnn_model.plotting import forecast_plot_png
-    from rnn_model.registry import ModelRegistry, store_lock
+    from rnn_model.registry import ModelRegistry
     from rnn_model.sample import write_sample_data
     from rnn_model.stages import config_for_model, prediction_frame, promotion_decision, validate
+    from rnn_model.store import store_lock
     from rnn_model.training import plan_windows, refit, train
 
     with store_lock(store):

@@ -11,14 +11,13 @@ from pydantic import Field
 
 from rnn_model.config import ForecastConfig
 from rnn_model.errors import DataValidationError, RegistryError
-from rnn_model.outputs import as_of_label
-from rnn_model.prediction import check_settings_match
-from rnn_model.stages import config_for_model
 from tasks.data import load_table
 from tasks.evaluation import backtest_group, score_backtest, write_report
 from tasks.outcome import alert_on_failure, finished, run_name
+from tasks.prediction import model_settings
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
+from tasks.store import as_of_label
 
 from .params import AsOf, DataPath, ModelName, Partitions, Version, documented
 from .partitioned import validate_groups
@@ -56,8 +55,7 @@ def backtest(
     version, bundle = load_model(store, model_name, model_version)
     if bundle is None:
         raise RegistryError(f"no champion for model {model_name!r} in {store}; run `rnn-forecast train` first")
-    check_settings_match(bundle.forecaster.config, config, version)  # a flag the model would ignore: refused
-    config = config_for_model(bundle.forecaster.config, config)
+    config, _ = model_settings(bundle, version, config, strict=True)  # a flag the model would ignore: refused
     table = load_table(data or sample_data_path(store), config.data)
     validated = validate_groups(table, config, as_of, "predict", model_name, partitions, "backtest")
     del table

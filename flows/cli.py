@@ -44,6 +44,8 @@ _MODEL_OPTS = {  # option -> (section, field, type)
     "loss": ("model", "loss", str),
     "anchor": ("model", "anchor", str),
     "members": ("model", "members", int),
+    "long_season": ("model", "long_season", int),
+    "rnn_steps": ("model", "rnn_steps", int),
     "member_windows": ("train", "member_windows", str),
     "test_windows": ("window", "test_windows", int),
     "val_windows": ("window", "val_windows", int),
@@ -124,12 +126,23 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
         type=int,
         help="held-out horizons per series that judge the model (default: 3, fewer where a series is short)",
     )
-    p.add_argument("--val-windows", type=int, help="horizons per series before those that stop training (default: 1)")
+    p.add_argument("--val-windows", type=int, help="horizons per series before those that stop training (default: 0)")
     p.add_argument(
         "--anchor",
         choices=get_args(Anchor),
         help="the network predicts a correction to seasonal naive (default) or to the last value "
         "(naive), reading each value and its difference to the window's last one; none: the plain model",
+    )
+    p.add_argument(
+        "--long-season",
+        type=int,
+        help="a second, longer season in steps (sub-daily data: the week); the head also reads the value one long "
+        "season back minus seasonal naive's, per output step (default: 0, none; needs input_size >= it)",
+    )
+    p.add_argument(
+        "--rnn-steps",
+        type=int,
+        help="the recurrent layers read only the last RNN_STEPS of the input window (default: all of it)",
     )
     p.add_argument("--steps", type=int, help="gradient steps to train (default: 500, whatever the number of windows)")
     p.add_argument(
@@ -329,7 +342,7 @@ def _check_store_options(args: argparse.Namespace) -> None:
     """Refused before Prefect starts: an empty --store (it would write into the current directory), a
     negative or non-finite --lock-timeout."""
     from rnn_model.errors import ConfigError
-    from rnn_model.registry import check_store
+    from rnn_model.store import check_store
 
     check_store(args.store)
     if args.lock_timeout is not None and not 0 <= args.lock_timeout < float("inf"):
@@ -339,7 +352,7 @@ def _check_store_options(args: argparse.Namespace) -> None:
 @contextmanager
 def _lock_timeout(seconds: float | None) -> Iterator[None]:
     """--lock-timeout reaches the flows' store lock through the environment (also a deployment's)."""
-    from rnn_model.registry import LOCK_TIMEOUT_ENV
+    from rnn_model.store import LOCK_TIMEOUT_ENV
 
     previous = os.environ.get(LOCK_TIMEOUT_ENV)
     if seconds is not None:

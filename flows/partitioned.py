@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from prefect import get_run_logger, unmapped
 
 from rnn_model.config import ForecastConfig
-from rnn_model.panel import Panel
-from rnn_model.partitions import PartitionOutcome, reconcile_freq
-from rnn_model.schema import ValidationReport
-from tasks.data import data_quality, split_data, validate_group
+from tasks.data import data_quality, reconcile_freq, split_data, validate_group
+
+if TYPE_CHECKING:
+    from rnn_model.panel import Panel
+    from rnn_model.partitions import PartitionOutcome
+    from rnn_model.schema import ValidationReport
 
 __all__ = ["validate_groups", "Validated"]
 

@@ -8,19 +8,17 @@ from typing import Optional
 from prefect import flow
 
 from rnn_model.config import ForecastConfig
-from rnn_model.distribute import writes_results
-from rnn_model.outputs import as_of_range
-from rnn_model.registry import store_lock
-from rnn_model.stages import same_validation
-from tasks.data import load_table
+from tasks.data import load_table, same_validation
 from tasks.outcome import alert_on_failure, finished, run_name
+from tasks.prediction import model_settings
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
+from tasks.store import as_of_range, store_lock, writes_results
 from tasks.training import prepare_strategy
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, documented
 from .partitioned import validate_groups
-from .predict import model_settings, predict_steps
+from .predict import predict_steps
 from .runners import TaskRunnerName, dask_cluster, runs_on, with_task_runner
 from .train import train_steps
 

@@ -5,28 +5,34 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, unmapped
 
-from rnn_model.bundle import Bundle
 from rnn_model.config import ForecastConfig
-from rnn_model.outputs import as_of_label
-from rnn_model.prediction import check_settings_match, settings_clashes
-from rnn_model.registry import store_lock
-from rnn_model.stages import config_for_model
 from tasks.data import load_table
 from tasks.outcome import alert_on_failure, finished, run_name
-from tasks.prediction import fallback_series, forecast_group, publish_plot, report_fallback, write_partitions
+from tasks.prediction import (
+    fallback_series,
+    forecast_group,
+    model_settings,
+    publish_plot,
+    report_fallback,
+    write_partitions,
+)
 from tasks.registry import load_model
 from tasks.sample import sample_data_path
+from tasks.store import as_of_label, store_lock
 
 from .params import AsOf, DataPath, ModelName, Partitions, Version, documented
 from .partitioned import Validated, validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
 
-__all__ = ["predict", "predict_steps", "model_settings"]
+if TYPE_CHECKING:
+    from rnn_model.bundle import Bundle
+
+__all__ = ["predict", "predict_steps"]
 
 
 @flow(
@@ -66,27 +72,6 @@ def predict(
         return finished(
             "predict", model_name, predict_steps(store, as_of, model_name, version, bundle, validated, warnings)
         )
-
-
-def model_settings(
-    bundle: Bundle | None, version: str | None, config: ForecastConfig, strict: bool
-) -> tuple[ForecastConfig, list[str]]:
-    """The configuration to forecast with: the model's horizon, input size, freq and policies, the user's
-    column names (the user's own without a model), and warnings.
-
-    ``strict``: a setting the user passed that the model would ignore (freq, horizon, input size, season
-    length) is an error; otherwise (``pipeline``, whose settings were for training, and whose challenger
-    may not have been promoted) it is a warning in the log and in the result's ``warnings``."""
-    if bundle is None:
-        return config, []
-    if strict:
-        check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
-    warnings = [
-        f"{c}: forecasting with the model's" for c in settings_clashes(bundle.forecaster.config, config, version)
-    ]
-    for line in warnings:
-        get_run_logger().warning(line)
-    return config_for_model(bundle.forecaster.config, config), warnings
 
 
 def predict_steps(

@@ -4,27 +4,25 @@ register -> promote."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from prefect import flow, get_run_logger
 
 from rnn_model.config import ForecastConfig
-from rnn_model.distribute import writes_results
-from rnn_model.outputs import as_of_label
-from rnn_model.panel import Panel
-from rnn_model.partitions import merge_panels
-from rnn_model.registry import store_lock
-from rnn_model.stages import promotion_decision
-from tasks.data import load_table
-from tasks.evaluation import comparable, evaluate_models
+from tasks.data import load_table, merge_panels
+from tasks.evaluation import comparable, evaluate_models, promotion_decision
 from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.registry import load_champion, promote, register_challenger, rollback
 from tasks.sample import sample_data_path
+from tasks.store import as_of_label, store_lock, writes_results
 from tasks.training import build_windows, prepare_strategy, refit_model, train_model
 
 from .params import AsOf, DataPath, Margin, ModelName, Partitions, Version, documented
 from .partitioned import Validated, validate_groups
 from .runners import TaskRunnerName, runs_on, with_task_runner
+
+if TYPE_CHECKING:
+    from rnn_model.panel import Panel
 
 __all__ = ["train", "train_steps"]
 

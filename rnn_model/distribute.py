@@ -16,6 +16,12 @@ for it first thing. Creating it waits for every worker in TF_CONFIG; TensorFlow'
 worker that never comes up held the store lock for ever), so the registration of the other workers is bounded by
 ``RNN_FORECAST_CLUSTER_TIMEOUT`` seconds (default 300), the leader's wait included (registration is a
 barrier), and every worker gets a ConfigError naming the workers.
+
+Keras 3 (3.15) cannot ``fit`` under MultiWorkerMirroredStrategy with more than one worker
+(keras-team/keras#20585). The workarounds, which reach into private Keras APIs, live here and only here:
+:func:`build_before_fit` (build the model from a dummy batch and skip Keras's symbolic build) and
+:func:`multi_worker_logs` (average scalar per-replica logs with ``axis=None``, for one ``fit``).
+``training.train`` applies both, only with ``multi_worker``; the default path is untouched.
 """
 
 from __future__ import annotations
@@ -23,10 +29,21 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 from .errors import ConfigError
 
-__all__ = ["get_strategy", "is_chief", "writes_results", "replicas", "cluster_timeout_s", "CLUSTER_TIMEOUT_ENV"]
+__all__ = [
+    "get_strategy",
+    "is_chief",
+    "writes_results",
+    "replicas",
+    "cluster_timeout_s",
+    "build_before_fit",
+    "multi_worker_logs",
+    "CLUSTER_TIMEOUT_ENV",
+]
 
 CLUSTER_TIMEOUT_ENV = "RNN_FORECAST_CLUSTER_TIMEOUT"
 _DEFAULT_CLUSTER_TIMEOUT_S = 300
@@ -160,3 +177,47 @@ def writes_results(strategy_name: str) -> bool:
     if kind in (None, "chief"):
         return True
     return kind == "worker" and index == 0 and "chief" not in cluster
+
+
+# --------------------------------------------------------------------------- Keras 3 multi-worker workarounds
+
+
+def build_before_fit(model, input_size: int, target_h: int) -> None:
+    """Keras 3 (3.15) cannot ``fit`` under MultiWorkerMirroredStrategy with more than one worker
+    (keras-team/keras#20585). First: ``fit`` reduces a distributed batch to build the model symbolically,
+    which the collective strategy refuses; build weights, loss, metrics and optimizer from a dummy batch
+    here (inside the strategy's scope) and skip that step. Second: see :func:`multi_worker_logs`."""
+    import numpy as np
+
+    x = np.zeros((1, input_size, model.input_shape[-1]), np.float32)  # [1, input_size, 1 or members]
+    y = np.zeros((1, target_h), np.float32)  # [1, target_h]
+    model._symbolic_build(data_batch=(x, y))
+    model._maybe_symbolic_build = lambda *args, **kwargs: None
+
+
+@contextmanager
+def multi_worker_logs() -> Iterator[None]:
+    """Keras 3 (3.15) averages each step's per-replica logs (scalar losses) across workers with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails for scalars; average them with ``axis=None``
+    instead, for the duration of one ``fit`` (keras-team/keras#20585). Gradients are unaffected."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            import keras
+
+            def mean(v):
+                if not tf_trainer._is_per_replica_instance(v):
+                    return v
+                return strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0)
+
+            return keras.tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original

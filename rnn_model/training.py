@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .baselines import seasonal_naive_scale
 from .config import ForecastConfig
-from .distribute import get_strategy, is_chief, replicas
+from .distribute import build_before_fit, get_strategy, is_chief, multi_worker_logs, replicas
 from .errors import DataValidationError
 from .gate import ds_to_json
 from .model import build_ensemble
@@ -68,45 +68,6 @@ class WindowPlan:
     val_starts: np.ndarray  # [n_val]
     train_end: np.ndarray  # [n_series] first slot of each series not used for fitting
     val_end: np.ndarray  # [n_series] first slot after the validation horizons
-
-
-def _build_before_fit(model, input_size: int, target_h: int) -> None:
-    """Keras 3 (3.15) cannot ``fit`` under MultiWorkerMirroredStrategy with more than one worker
-    (keras-team/keras#20585). First: ``fit`` reduces a distributed batch to build the model symbolically,
-    which the collective strategy refuses; build weights, loss, metrics and optimizer from a dummy batch
-    here (inside the strategy's scope) and skip that step. Second: see :func:`_multi_worker_logs`."""
-    x = np.zeros((1, input_size, model.input_shape[-1]), np.float32)  # [1, input_size, 1 or members]
-    y = np.zeros((1, target_h), np.float32)  # [1, target_h]
-    model._symbolic_build(data_batch=(x, y))
-    model._maybe_symbolic_build = lambda *args, **kwargs: None
-
-
-@contextmanager
-def _multi_worker_logs():
-    """Keras 3 (3.15) averages each step's per-replica logs (scalar losses) across workers with
-    ``strategy.reduce("MEAN", v, axis=0)``, which fails for scalars; average them with ``axis=None``
-    instead, for the duration of one ``fit`` (keras-team/keras#20585). Gradients are unaffected."""
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    original = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            import keras
-
-            def mean(v):
-                if not tf_trainer._is_per_replica_instance(v):
-                    return v
-                return strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0)
-
-            return keras.tree.map_structure(mean, values)
-        return original(values, strategy, reduction)
-
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    try:
-        yield
-    finally:
-        tf_trainer.reduce_per_replica = original
 
 
 def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
@@ -180,7 +141,7 @@ def train(
         with strategy.scope():  # variables (weights, optimizer state) mirrored on every replica
             ensemble = build()
             if tr.strategy == "multi_worker":
-                _build_before_fit(ensemble.trainer if own else ensemble.model, w.input_size, target_h * members)
+                build_before_fit(ensemble.trainer if own else ensemble.model, w.input_size, target_h * members)
     model, fitted = ensemble.model, (ensemble.trainer if own else ensemble.model)
     validation, whole_horizons = None, []
     if len(plan.val_starts) and config.model.head == "recursive":
@@ -199,7 +160,7 @@ def train(
         if validated
         else []
     )
-    patched = _multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
+    patched = multi_worker_logs() if tr.strategy == "multi_worker" else nullcontext()
     with patched:
         fit = fitted.fit(
             dataset,

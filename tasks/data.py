@@ -1,6 +1,11 @@
 """Ingest tasks: read the Parquet input (I/O, retried), split it into groups of series, validate each
 group (a mapped task: in parallel on the flow's task runner), and combine the groups' reports into one
-data-quality report (in the UI) before anything expensive runs."""
+data-quality report (in the UI) before anything expensive runs.
+
+Also the plain steps the flows take between those tasks, no task runs of their own (pure and cheap, or
+run once on data already in the flow's process): ``reconcile_freq`` (one freq for every group),
+``merge_panels`` (the groups onto one grid for training) and ``same_validation`` (whether data validated
+with one config serves another)."""
 
 from __future__ import annotations
 
@@ -11,14 +16,29 @@ from prefect.artifacts import create_markdown_artifact
 from rnn_model.config import DataConfig, ForecastConfig
 from rnn_model.io import read_long_table
 from rnn_model.panel import Panel, data_span
-from rnn_model.partitions import PartitionOutcome, combine_outcomes, merge_panels, split_table, validate_partition
+from rnn_model.partitions import (
+    PartitionOutcome,
+    combine_outcomes,
+    merge_panels,
+    reconcile_freq,
+    split_table,
+    validate_partition,
+)
 from rnn_model.prediction import stale_data
 from rnn_model.schema import ValidationReport
-from rnn_model.stages import training_subset
+from rnn_model.stages import same_validation, training_subset
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["load_table", "split_data", "validate_group", "data_quality"]
+__all__ = [
+    "load_table",
+    "split_data",
+    "validate_group",
+    "data_quality",
+    "reconcile_freq",
+    "merge_panels",
+    "same_validation",
+]
 
 
 @task(name="load-data", **IO_RETRY)

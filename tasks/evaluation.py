@@ -1,4 +1,6 @@
-"""Evaluation task: challenger, champion, naive and seasonal naive on the same held-out windows."""
+"""Evaluation tasks: challenger, champion, naive and seasonal naive on the same held-out windows; the
+promotion gate's decision on them (``promotion_decision``, a plain function: pure, and recorded by the
+``promote`` task)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,18 @@ from rnn_model.outputs import write_backtest_report
 from rnn_model.panel import Panel
 from rnn_model.partitions import PartitionOutcome
 from rnn_model.prediction import Forecaster
+from rnn_model.stages import promotion_decision
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["evaluate_models", "comparable", "backtest_group", "score_backtest", "write_report"]
+__all__ = [
+    "evaluate_models",
+    "comparable",
+    "promotion_decision",
+    "backtest_group",
+    "score_backtest",
+    "write_report",
+]
 
 
 def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:

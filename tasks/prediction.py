@@ -1,5 +1,7 @@
 """Prediction tasks: forecast each group of series with the champion (seasonal naive where it cannot) as
-a mapped task, write the groups' parts of the partition as one unit, report fallbacks, plot."""
+a mapped task, write the groups' parts of the partition as one unit, report fallbacks, plot. Also the plain
+steps around them, no task runs of their own: the settings to forecast with (``model_settings``) and the
+series that fell back (``fallback_series``)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,36 @@ from rnn_model.outputs import write_prediction_parts
 from rnn_model.panel import Panel
 from rnn_model.partitions import PartitionOutcome
 from rnn_model.plotting import forecast_plot_png, plotted_series
+from rnn_model.prediction import check_settings_match, settings_clashes
 from rnn_model.schema import escape_markdown
-from rnn_model.stages import SEASONAL_NAIVE, prediction_frame
+from rnn_model.stages import SEASONAL_NAIVE, config_for_model, prediction_frame
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
 
-__all__ = ["forecast_group", "write_partitions", "report_fallback", "publish_plot"]
+__all__ = ["model_settings", "forecast_group", "write_partitions", "report_fallback", "fallback_series", "publish_plot"]
+
+
+def model_settings(
+    bundle: Bundle | None, version: str | None, config: ForecastConfig, strict: bool
+) -> tuple[ForecastConfig, list[str]]:
+    """The configuration to forecast with: the model's horizon, input size, freq and policies, the user's
+    column names (the user's own without a model), and warnings.
+
+    ``strict``: a setting the user passed that the model would ignore (freq, horizon, input size, season
+    length) is an error; otherwise (``pipeline``, whose settings were for training, and whose challenger
+    may not have been promoted) it is a warning in the log and in the result's ``warnings``.
+
+    A plain function, not a task: it runs in the flow, before the data is read, in microseconds."""
+    if bundle is None:
+        return config, []
+    if strict:
+        check_settings_match(bundle.forecaster.config, config, version)  # a flag it would ignore: refused
+    warnings = [
+        f"{c}: forecasting with the model's" for c in settings_clashes(bundle.forecaster.config, config, version)
+    ]
+    for line in warnings:
+        get_run_logger().warning(line)
+    return config_for_model(bundle.forecaster.config, config), warnings
 
 
 @task(name="forecast", **COMPUTE)

@@ -39,7 +39,8 @@ LOOP = (
     import numpy as np, pandas as pd
     from pathlib import Path
     from rnn_model.outputs import write_predictions
-    from rnn_model.registry import ModelRegistry, store_lock
+    from rnn_model.registry import ModelRegistry
+    from rnn_model.store import store_lock
 
     store = sys.argv[1]
     frame = pd.DataFrame({

@@ -334,7 +334,7 @@ def _in_group(proc: psutil.Process, group: int) -> bool:
         return False
 
 
-HOLD_LOCK = "import sys, time\nfrom rnn_model.registry import store_lock\nwith store_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n"
+HOLD_LOCK = "import sys, time\nfrom rnn_model.store import store_lock\nwith store_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n"
 
 
 def _read_stderr_until(proc: subprocess.Popen, text: str, timeout: float) -> str:

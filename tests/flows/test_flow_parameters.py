@@ -84,5 +84,7 @@ def test_cli_model_options_map_onto_the_config():
     assert default.train.member_windows == "shared"
     own = config_from_args(build_parser().parse_args(["run", "--member-windows", "own"]))
     assert own.train.member_windows == "own"
+    weekly = config_from_args(build_parser().parse_args(["run", "--long-season", "336", "--rnn-steps", "96"]))
+    assert (weekly.model.long_season, weekly.model.rnn_steps) == (336, 96)
     with pytest.raises(SystemExit):  # one or the other
         build_parser().parse_args(["run", "--refit", "--no-refit"])

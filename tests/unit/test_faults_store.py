@@ -18,7 +18,8 @@ import pytest
 
 from rnn_model.errors import StoreError
 from rnn_model.outputs import prediction_path, write_predictions
-from rnn_model.registry import ModelRegistry, store_lock
+from rnn_model.registry import ModelRegistry
+from rnn_model.store import store_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +81,7 @@ LOCKER = textwrap.dedent(
     """
     import sys, time, json
     sys.path.insert(0, {root!r})
-    from rnn_model.registry import store_lock
+    from rnn_model.store import store_lock
     with store_lock({store!r}, timeout_s={timeout}):
         print(json.dumps({{"got": time.time()}}), flush=True)
         time.sleep({hold})

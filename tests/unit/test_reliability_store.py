@@ -20,8 +20,9 @@ import pytest
 from rnn_model.config import check_name
 from rnn_model.errors import ConfigError, RegistryError, StoreError
 from rnn_model.io import atomic_write_bytes, atomic_write_json, atomic_write_parquet, atomic_write_parquet_set
-from rnn_model.registry import LOCK_TIMEOUT_ENV, ModelRegistry, check_store, store_lock
+from rnn_model.registry import ModelRegistry
 from rnn_model.sample import write_sample_data
+from rnn_model.store import LOCK_TIMEOUT_ENV, check_store, store_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +106,7 @@ def test_a_stray_entry_named_like_a_version_is_skipped_not_retried_for_ever(tmp_
 
 HOLD_LOCK = """
 import sys, time
-from rnn_model.registry import store_lock
+from rnn_model.store import store_lock
 with store_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)
@@ -119,7 +120,7 @@ def test_a_waiting_run_says_who_holds_the_lock_and_honours_the_timeout(tmp_path,
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setenv(LOCK_TIMEOUT_ENV, "1.5")  # what --lock-timeout sets
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="rnn_model.registry"):
+        with caplog.at_level(logging.WARNING, logger="rnn_model.store"):
             with pytest.raises(StoreError) as caught:
                 with store_lock(store):
                     pass
@@ -130,7 +131,7 @@ def test_a_waiting_run_says_who_holds_the_lock_and_honours_the_timeout(tmp_path,
     assert 1.4 <= waited < 10
     message = str(caught.value)
     assert f"pid {holder.pid} on " in message and "since 20" in message and "raise --lock-timeout" in message
-    waiting = [r.getMessage() for r in caplog.records if r.name == "rnn_model.registry"]
+    waiting = [r.getMessage() for r in caplog.records if r.name == "rnn_model.store"]
     assert waiting and f"locked by another run (pid {holder.pid}" in waiting[0] and "--lock-timeout" in waiting[0]
     with store_lock(store, timeout_s=5):  # the killed holder released it
         pass
