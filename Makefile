@@ -29,10 +29,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Lint and format check (configured in pyproject.toml [tool.ruff]); .ci/run runs it before the tests.
+# Lint, format and type check (configured in pyproject.toml [tool.ruff], [tool.mypy]); .ci/run runs it
+# before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # Runnable as a script from anywhere: make the project importable and quiet.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,7 +82,7 @@ def build_deployments(env: dict[str, str] | None = None) -> list:
     """The deployments with their schedules and parameters (no server needed to build them)."""
     env = dict(os.environ if env is None else env)
     store = env.get("RNN_FORECAST_STORE", str(Path.cwd() / "store"))
-    common = {
+    common: dict[str, Any] = {
         "store": store,
         "data": env.get("RNN_FORECAST_DATA"),
         "model_name": env.get("RNN_FORECAST_MODEL", "default"),

@@ -402,11 +402,14 @@ def _is_user_error(exc: BaseException) -> bool:
 
     from rnn_model.errors import ForecastError
 
+    user_errors: tuple[type[BaseException], ...] = (ForecastError, ValidationError)
     try:
         from prefect.exceptions import ParameterTypeError
     except ImportError:  # pragma: no cover
-        ParameterTypeError = ValidationError  # noqa: N806
-    return isinstance(exc, (ForecastError, ValidationError, ParameterTypeError))
+        pass
+    else:
+        user_errors += (ParameterTypeError,)
+    return isinstance(exc, user_errors)
 
 
 class _NoUserErrorTraceback(logging.Filter):

@@ -68,6 +68,7 @@ def pipeline(
             # and the series to train on taken from the same validation, in the same report.
             validated = validate_groups(table, config, as_of, "predict", model_name, partitions, "pipeline", True)
             del table
+            assert validated.train_panel is not None  # validated with training=True
             trained = train_steps(
                 path,
                 store,

@@ -95,10 +95,11 @@ def predict_steps(
     parts = dict(f.result() for f in futures)
     warnings = [*warnings, report.stale] if report.stale else list(warnings)  # printed by the CLI with the others
     paths = write_partitions(parts, store, label)
-    n_series = sum(o.panel.n_series for o in outcomes)
+    panels = [o.panel for o in outcomes if o.panel is not None]  # all of them: the groups with series left
+    n_series = sum(p.n_series for p in panels)
     fallback = fallback_series(parts.values())
     report_fallback(fallback, n_series, bundle is not None, model_name)
-    publish_plot(outcomes[0].panel, parts[outcomes[0].index], model_name, label)
+    publish_plot(panels[0], parts[outcomes[0].index], model_name, label)
     return {
         "predictions": paths[0] if len(paths) == 1 else str(Path(paths[0]).parent),
         "parts": paths,

@@ -69,7 +69,7 @@ def train(
         table = load_table(path, config.data)
         validated = validate_groups(table, config, as_of, "train", model_name, partitions)
         del table
-        panel = merge_panels([o.panel for o in validated.outcomes])
+        panel = merge_panels([o.panel for o in validated.outcomes if o.panel is not None])  # all: series left
         return finished(
             "train",
             model_name,

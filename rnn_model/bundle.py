@@ -181,6 +181,7 @@ def _check_model_shape(directory: Path, forecaster: Forecaster) -> None:
     """One forecast of a zero window: the model must map ``[1, input_size, 1]`` to ``[1, horizon]`` as
     config.json says (the compiled function is the one prediction uses: no extra tracing)."""
     w = forecaster.config.window
+    assert w.input_size is not None  # filled in by config.resolve
     try:
         out = forecaster.predict_scaled(np.zeros((1, w.input_size, 1), np.float32))
     except Exception as exc:  # noqa: BLE001 - TF raises many types for a shape mismatch

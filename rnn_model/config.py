@@ -68,7 +68,7 @@ def choices_of(cls: type) -> dict[str, tuple[str, ...]]:
 
 
 def _check_choices(config: Any) -> None:
-    for name, choices in choices_of(type(config)).items():
+    for name, choices in choices_of(config.__class__).items():
         value = getattr(config, name)
         if value not in choices:
             _fail(name, value, f"must be one of {', '.join(choices)}")

@@ -39,6 +39,7 @@ def backtest(
     """
     w, m = config.window, config.data.season_length
     h = w.horizon
+    assert w.input_size is not None and h is not None and m is not None  # filled in by config.resolve
     if origins is None:
         n_windows = n_windows or w.test_windows
         lengths = panel.lengths.astype(np.int64)
@@ -134,7 +135,9 @@ def mase_scales(
     backtested apart and scored together."""
     if upto is None:
         n_windows = n_windows or config.window.test_windows
+        assert config.window.horizon is not None  # filled in by config.resolve
         upto = panel.lengths.astype(np.int64) - config.window.horizon * n_windows
+    assert config.data.season_length is not None  # filled in by config.resolve
     scale = seasonal_naive_scale(panel, upto, config.data.season_length)
     return pd.Series(scale, index=panel.ids.astype(str))
 
@@ -142,6 +145,7 @@ def mase_scales(
 def heldout_origins(panel: Panel, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray]:
     """The test horizons of :func:`rnn_model.windowing.make_split`: up to ``test_windows`` per series,
     fewer where a series is short (never a window the model trained or early-stopped on)."""
+    assert config.window.horizon is not None  # filled in by config.resolve
     return heldout_test_origins(make_split(panel, config.window), config.window.horizon)
 
 
@@ -149,6 +153,7 @@ def evaluate(forecasters: dict, panel: Panel, config: ForecastConfig):
     """Backtest + scores on the held-out test horizons (:func:`heldout_origins`), with the conformal
     interval quantiles of every model (see :func:`rnn_model.intervals.calibrate_intervals`)."""
     split = make_split(panel, config.window)
+    assert config.window.horizon is not None  # filled in by config.resolve
     forecasts = backtest(forecasters, panel, config, origins=heldout_test_origins(split, config.window.horizon))
     scales = mase_scales(panel, config, upto=split.val_end)
     scores = dataclasses_replace(score(forecasts, scales), scales=scales)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,7 +160,7 @@ class TimeGrid:
     """The regular grid ``anchor + k * freq`` that every series of a panel lives on."""
 
     freq: str
-    anchor: object  # pd.Timestamp, or int for integer ds
+    anchor: Any  # pd.Timestamp, or int for integer ds
 
     @property
     def is_integer(self) -> bool:
@@ -251,7 +252,7 @@ def _business_days(ns: np.ndarray, steps: np.ndarray, same: np.ndarray) -> bool:
         return False
     skips = same & (steps > _NS_PER_DAY)  # [n - 1]
     weekends = np.count_nonzero(skips & (steps == 3 * _NS_PER_DAY) & (weekday[:-1] == 4))
-    return weekends > 0 and 2 * weekends > np.count_nonzero(skips)
+    return bool(weekends > 0 and 2 * weekends > np.count_nonzero(skips))  # already a bool: typed np.bool
 
 
 def _as_ns(values) -> np.ndarray:

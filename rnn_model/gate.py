@@ -18,6 +18,7 @@ what the pipeline writes without a champion.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,7 +143,7 @@ def judge(
     scales: pd.Series,
     margin: float,
     champion_through=None,
-    notes: list[str] = (),
+    notes: Sequence[str] = (),
     challenger: str = "challenger",
     z: float = Z_ONE_SIDED,
 ) -> PromotionDecision:

@@ -114,6 +114,7 @@ def calibration_origins(panel: Panel, config: ForecastConfig, first: np.ndarray,
     are kept. Returns ``(series_idx [n], origin [n])``.
     """
     w, h = config.window, config.window.horizon
+    assert w.input_size is not None and h is not None  # filled in by config.resolve
     lengths = panel.lengths.astype(np.int64)
     last = lengths - h  # [n_series] origin of the last full horizon
     span = int(max(0, (last - first).max())) if panel.n_series else 0
@@ -139,6 +140,7 @@ def calibrate_intervals(forecasters: dict, panel: Panel, config: ForecastConfig,
     and :func:`add_intervals` says so for the rows it cannot bound.
     """
     m, h = config.data.season_length, config.window.horizon
+    assert m is not None and h is not None  # filled in by config.resolve
     lengths = panel.lengths.astype(np.int64)
     first = make_split(panel, config.window).val_end if forecasters else np.zeros_like(lengths)
     series_idx, origin = calibration_origins(panel, config, first, min_scores)
@@ -219,6 +221,7 @@ def add_intervals(
     finite-sample guarantee.
     """
     h, m = config.window.horizon, config.data.season_length
+    assert h is not None and m is not None  # filled in by config.resolve
     intervals = intervals or {}
     models = dict(intervals.get("models", {}))
     levels = [int(lv) for lv in intervals.get("levels", INTERVAL_LEVELS)]
@@ -230,6 +233,7 @@ def add_intervals(
         own = calibrate_intervals({}, panel, config, min_scores)
         if own["windows"] == 0:  # the expected failure: every series too short (or gappy) to calibrate on
             w = config.window
+            assert w.input_size is not None  # filled in by config.resolve
             need = w.input_size + h  # the fallback calibrates on any window of the history
             why_none["seasonal_naive"] = (
                 f"no calibration window for seasonal_naive: no series has input_size + "

@@ -395,7 +395,7 @@ def atomic_directory(final: str | os.PathLike) -> Iterator[Path]:
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h
-_renameat2 = None
+_renameat2: Any = None  # None: not looked up yet; False: unavailable; else the ctypes function
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -110,10 +110,10 @@ def build_ensemble(
                 f"model.long_season = {cfg.long_season} is longer than the input window (input_size = {input_size}); "
                 "raise input_size to at least long_season (model.rnn_steps keeps the recurrent steps as they are)"
             )
-        k = np.arange(n_out)
+        step = np.arange(n_out)
         to_long = np.zeros((input_size, n_out), np.float32)
-        to_long[input_size - cfg.long_season + k % cfg.long_season, k] += 1.0  # one long season before step k
-        to_long[anchor_lags(cfg, input_size, horizon, season_length), k] -= 1.0  # minus the anchor's lag
+        to_long[input_size - cfg.long_season + step % cfg.long_season, step] += 1.0  # one long season before
+        to_long[anchor_lags(cfg, input_size, horizon, season_length), step] -= 1.0  # minus the anchor's lag
         long_season = _fixed_linear(keras, to_long, "long_season", draw())
     recent = min(cfg.rnn_steps or input_size, input_size)
     members = [_member_layers(keras, cfg, n_out, k, draw, anchored=baseline is not None) for k in range(cfg.members)]
@@ -151,15 +151,16 @@ def build_ensemble(
         return keras.layers.Concatenate(axis=-1, name=f"members{suffix}")(outs)  # [batch, members * n_out]
 
     history = keras.Input(shape=(input_size, 1), name="history")  # [batch, input_size, 1]
-    shared = inputs_of(history)
-    model = keras.Model(history, combine([forecast(*shared, m) for m in members]), name=f"{cfg.cell}_{cfg.head}")
+    x, base, extra = inputs_of(history)
+    model = keras.Model(history, combine([forecast(x, base, extra, m) for m in members]), name=f"{cfg.cell}_{cfg.head}")
     trainer = model
     if cfg.members > 1:
         windows = keras.Input(shape=(input_size, cfg.members), name="member_windows")  # [batch, input_size, K]
         own = []
         for k, m in enumerate(members):
             pick = _fixed_linear(keras, np.eye(cfg.members, dtype=np.float32)[:, [k]], f"window_of_m{k}")
-            own.append(forecast(*inputs_of(pick(windows), f"_m{k}"), m, "_own"))  # member k reads channel k
+            x, base, extra = inputs_of(pick(windows), f"_m{k}")  # member k reads channel k
+            own.append(forecast(x, base, extra, m, "_own"))
         trainer = keras.Model(windows, combine(own, "_own"), name=f"{cfg.cell}_{cfg.head}_trainer")
     optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     for m in {id(model): model, id(trainer): trainer}.values():

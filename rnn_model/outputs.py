@@ -94,6 +94,7 @@ def as_of_label(as_of: str | int | None) -> str:
     value = parse_as_of(as_of)
     if value is None or value == NOW:
         value = pd.Timestamp(dt.datetime.now(dt.timezone.utc).date())
+    assert not isinstance(value, str)  # parse_as_of returns a str only for NOW
     if isinstance(value, int):
         label = str(value)
     elif value == value.normalize():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ class Panel:
         """A content hash of the panel (ids, layout, values): recorded in model metadata."""
         h = hashlib.sha256()
         h.update("\x1f".join(map(str, self.ids)).encode())
-        for arr in (self.offsets, self.first_tick, np.nan_to_num(self.values, nan=np.float32(-3.4e38))):
+        for arr in (self.offsets, self.first_tick, np.nan_to_num(self.values, nan=cast(float, np.float32(-3.4e38)))):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(f"{self.grid.freq}|{self.grid.anchor}".encode())
         return h.hexdigest()[:16]
@@ -440,6 +440,7 @@ def _per_series(rows: _Rows, kind: str, found: np.ndarray, example: Callable[[in
 
 def _null_id(rows: _Rows) -> Finding | None:
     """Rows with a null id or ds (after the as_of cutoff too: a null id is counted whatever its ds)."""
+    assert rows.ds_null is not None  # set at stage "table"
     if not (rows.codes.min() < 0 or rows.ds_null.any()):
         return None
     null_rows = (rows.codes < 0) | rows.ds_null
@@ -448,6 +449,7 @@ def _null_id(rows: _Rows) -> Finding | None:
 
 
 def _off_grid(rows: _Rows) -> Finding | None:
+    assert rows.grid is not None and rows.on_grid is not None  # set from stage "grid" on
     ds, freq = rows.ds, rows.grid.freq
     return _per_series(rows, "off_grid", ~rows.on_grid, lambda i: f"ds={_fmt(ds[i])} not on freq {freq}")
 
@@ -465,6 +467,7 @@ def _non_finite(rows: _Rows) -> Finding | None:
     """Kept rows with NaN, inf, or a value float32 cannot hold (the buffer is float32): all alike."""
     if rows.all_fit:
         return None
+    assert rows.fits is not None  # set from stage "grid" on
     ds, y = rows.ds, rows.y
     return _per_series(rows, "non_finite", ~rows.fits & rows.keep, lambda i: f"ds={_fmt(ds[i])} y={y[i]}")
 
@@ -472,6 +475,7 @@ def _non_finite(rows: _Rows) -> Finding | None:
 def _gap(rows: _Rows) -> Finding | None:
     """Series with grid steps missing between their first and last kept row."""
     e = rows.extent
+    assert e is not None and rows.grid is not None  # set at stage "extent"
     gaps = e.span - e.counts  # [n_ids]
     if not (gaps > 0).any():
         return None
@@ -485,6 +489,7 @@ def _gap(rows: _Rows) -> Finding | None:
 def _constant(rows: _Rows) -> Finding | None:
     """Series with two or more observed values, all equal (to 1e-12, relative)."""
     e = rows.extent
+    assert e is not None  # set at stage "extent"
     constant = e.present & (e.n_obs >= 2) & (e.hi - e.lo <= 1e-12 * np.maximum(1.0, np.abs(e.hi)))
     codes = np.flatnonzero(constant)
     if not len(codes):
@@ -495,6 +500,7 @@ def _constant(rows: _Rows) -> Finding | None:
 def _too_short(rows: _Rows) -> Finding | None:
     """Series with fewer observed values than ``min_length``."""
     e, need = rows.extent, rows.min_length
+    assert e is not None  # set at stage "extent"
     codes = np.flatnonzero(e.present & (e.n_obs < need))
     if not len(codes):
         return None
@@ -527,6 +533,7 @@ def _apply_policy(rows: _Rows, found: Finding, policy: str, report: ValidationRe
     keep, drop_series = rows.keep, rows.drop_series
     row_level = PROBLEMS[found.kind].row_level
     if CHECKS[found.kind].sets_aside or (policy == "drop" and row_level):
+        assert found.rows is not None  # such checks find rows
         keep = ~found.rows if keep is None else keep & ~found.rows
     if policy == "drop" and not row_level:
         drop_series = drop_series.copy()
@@ -562,6 +569,7 @@ def build_panel(
             rows = _apply_policy(rows, found, getattr(data, spec.policy), report)
     rows = _advance(rows, "extent", data, min_length, report)
     report.raise_if_errors()
+    assert rows.extent is not None  # set at stage "extent"
     kept_series = np.flatnonzero(~(rows.drop_series | ~rows.extent.present))
     report.n_series_out = len(kept_series)
     if len(kept_series) == 0:
@@ -577,6 +585,7 @@ def _read_columns(table: pa.Table, data: DataConfig, report: ValidationReport) -
     report.n_series_in = len(ids)
     if report.errors:  # wrong column types: nothing below can be checked meaningfully
         report.raise_if_errors()
+    assert y is not None  # None only with a column_type error, raised above
     return _Rows("table", ids, codes, ds, y, keep=None, drop_series=np.zeros(len(ids), bool), ds_null=ds_null)
 
 
@@ -586,6 +595,7 @@ def _as_of_keep(as_of, rows: _Rows, name: str, report: ValidationReport) -> np.n
     if as_of is None:
         return None
     limit, is_now = _as_of_limit(as_of, rows.ds, name, report)
+    assert rows.ds_null is not None  # set at stage "table"
     after = None if limit is None else (rows.ds > limit) & ~rows.ds_null
     if after is None or not after.any():
         return None
@@ -672,6 +682,8 @@ def _measure(rows: _Rows, data: DataConfig, report: ValidationReport) -> _Rows:
     """Each series' extent on the grid, from the rows still kept, and what of it the float32 buffer will
     hold; a grid too large for its rows is refused."""
     keep, n_ids = rows.keep, len(rows.ids)
+    assert keep is not None and rows.ticks is not None  # set from stage "grid" on
+    assert rows.fits is not None and rows.grid is not None
     all_rows_kept = bool(keep.all())
     if all_rows_kept:  # the common case: no copies
         kc, kt, ky, finite = rows.codes, rows.ticks, rows.y, rows.fits
@@ -707,6 +719,8 @@ def _measure(rows: _Rows, data: DataConfig, report: ValidationReport) -> _Rows:
 def _lay_out(rows: _Rows, kept_series: np.ndarray) -> Panel:
     """The series ``kept_series`` in one float32 buffer: slot = offsets[new_code] + tick - first_tick."""
     e, n_ids, codes, ticks, y = rows.extent, len(rows.ids), rows.codes, rows.ticks, rows.y
+    assert e is not None and rows.grid is not None and ticks is not None  # set at stage "extent"
+    assert rows.keep is not None and rows.fits is not None  # set from stage "grid" on
     new_code = np.full(n_ids, -1, np.int64)
     new_code[kept_series] = np.arange(len(kept_series))
     lengths = e.span[kept_series]
@@ -760,8 +774,10 @@ def _as_of_limit(as_of, ds: np.ndarray, name: str, report: ValidationReport):
         shown = value if isinstance(value, int) else _fmt_stamp(value)
         report.add("*", "as_of_type", 1, f"as_of={shown} is {kinds[0]} but {name} holds {kinds[1]}", "error")
         report.raise_if_errors()
+    assert value is not None and not isinstance(value, str)  # as_of is not None; a str only for NOW
     if integer_ds:
         return np.int64(value), False
+    assert not isinstance(value, int)  # an int against timestamps was raised above
     return np.datetime64(value.as_unit("ns")), False
 
 

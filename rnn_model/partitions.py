@@ -114,6 +114,7 @@ def validate_partition(
         as_of = NOW
     try:
         panel, report, resolved = validate(table, config, as_of=as_of, purpose=purpose)
+        assert resolved.window.horizon is not None  # filled in by config.resolve
         check_forecast_room(panel, report, resolved.window.horizon)
     except DataValidationError as exc:
         if exc.report is None:
@@ -242,6 +243,7 @@ def combine_outcomes(
         if isinstance(o.error, ConfigError):  # after reconcile_freq this is not a freq problem: raise it
             raise o.error
         report = o.report
+        assert report is not None  # only a ConfigError outcome has none, raised above
         if o.error is not None:
             report = dataclasses.replace(report, problems=[p for p in report.problems if p.problem != "no_series_left"])
         reports.append(report)
@@ -249,18 +251,22 @@ def combine_outcomes(
     kept = [o for o in outcomes if o.panel is not None]
     if not merged.errors and not kept:
         every_row_gone = all(
-            any(p.problem == "no_series_left" and p.cause == NO_ROWS_LEFT for p in o.report.problems) for o in outcomes
+            o.report is not None  # always (asserted above)
+            and any(p.problem == "no_series_left" and p.cause == NO_ROWS_LEFT for p in o.report.problems)
+            for o in outcomes
         )
         if every_row_gone:
             merged.add("*", "no_series_left", 0, "no rows left after as_of/null filtering", "error", NO_ROWS_LEFT)
         else:
             merged.all_series_dropped(merged.n_series_in)
     merged.raise_if_errors()
-    check_not_coarser([o.panel for o in kept], merged)
+    check_not_coarser([o.panel for o in kept if o.panel is not None], merged)  # all of kept
     configs = {o.config for o in kept}
     if len(configs) != 1:  # reconcile_freq ran first, so this is a bug, not a data problem
         raise RuntimeError(f"partitions resolved to different configurations: {configs}")
-    return kept, merged, kept[0].config
+    resolved = kept[0].config
+    assert resolved is not None  # an outcome with a panel has its config
+    return kept, merged, resolved
 
 
 def merge_panels(panels: list[Panel]) -> Panel:

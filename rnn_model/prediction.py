@@ -111,6 +111,7 @@ class Forecaster:
         in chunks. With ``scaler="window"`` the scaler is the identity: data units in and out."""
         fn = self._compiled()
         h = self.config.window.horizon
+        assert h is not None  # filled in by config.resolve
         out = np.empty((len(x), h), np.float32)
         for lo in range(0, len(x), CHUNK):
             out[lo : lo + CHUNK] = fn(x[lo : lo + CHUNK]).numpy()
@@ -124,6 +125,7 @@ class Forecaster:
         scaler never saw the series; its row is NaN and the caller decides the fallback.
         """
         w = self.config.window
+        assert w.input_size is not None and w.horizon is not None  # filled in by config.resolve
         sidx = self.scaler.index_of(panel.ids)[series_idx]  # [n] row in the scaler, -1 if unknown
         starts = panel.offsets[series_idx] + target_start - w.input_size  # [n] first input slot
         gaps = np.r_[0, np.cumsum(~panel.observed)]
@@ -164,11 +166,13 @@ def future_frame(panel: Panel, y_hat: np.ndarray | None, covered: np.ndarray | N
     Rows not ``covered`` by the model (or all rows when ``y_hat`` is None: no model) are seasonal naive.
     """
     h, m = config.window.horizon, config.data.season_length
+    assert h is not None and m is not None  # filled in by config.resolve
     series_idx = np.arange(panel.n_series)
     origin = panel.lengths.astype(np.int64)
     fallback = baseline_forecasts(panel, series_idx, origin, h, m)["seasonal_naive"]  # [n_series, h]
     if y_hat is None:
         y_hat, covered = fallback, np.zeros(panel.n_series, bool)
+    assert covered is not None  # given with y_hat
     values = np.where(covered[:, None], y_hat, fallback)  # [n_series, horizon]
     steps = np.arange(1, h + 1)
     rep = np.repeat(series_idx, h)  # [n_series * horizon]
@@ -246,6 +250,7 @@ def stale_data(panels: list[Panel], as_of, horizon: int) -> str | None:
         shown_as_of = f"now ({value} UTC)"
     if isinstance(value, int) != grid.is_integer:
         return None
+    assert not isinstance(value, str)  # parse_as_of returns a str only for NOW
     newest = max(panels, key=lambda p: int((p.first_tick + p.lengths - 1).max()))
     last_tick = int((newest.first_tick + newest.lengths - 1).max())
     last = newest.grid.to_ds(np.array([last_tick]))[0]

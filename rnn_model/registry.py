@@ -67,7 +67,7 @@ class ModelRegistry:
         nums = [int(m.group(1)) for m in map(_VERSION_RE.fullmatch, os.listdir(self.root)) if m]
         return max(nums, default=0) + 1
 
-    def register(self, write: Callable[[Path], None]) -> str:
+    def register(self, write: Callable[[Path], object]) -> str:
         """Build a new version with ``write(tmp_dir)``, then rename it into place as the next vNNNN.
 
         A crash before the rename leaves only a hidden ``.incoming-*`` directory, never a partial version;

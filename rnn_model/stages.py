@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ def validate(
     forecast by seasonal naive rather than dropped).
     """
     data = config.data
+    min_length: int | Callable[[str], int]
     if purpose == "train":
         min_length = lambda freq: min_train_length(resolve(config, freq))  # noqa: E731
     else:
@@ -134,7 +136,7 @@ def prediction_frame(
 
 
 def promotion_decision(
-    forecasts: pd.DataFrame, scores: Scores, margin: float, champion_through=None, notes: list[str] = ()
+    forecasts: pd.DataFrame, scores: Scores, margin: float, champion_through=None, notes: Sequence[str] = ()
 ) -> PromotionDecision:
     """Apply the promotion gate (:func:`rnn_model.gate.judge`) to a backtest of challenger, champion
     and seasonal naive; ``champion_through``: the last target the champion trained on (its meta.json);

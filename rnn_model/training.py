@@ -57,6 +57,7 @@ def min_train_length(config: ForecastConfig) -> int:
     """Observed points a series needs to give one training window (``input_size + horizon``); its
     validation and test horizons are held out only where they fit (windowing.make_split)."""
     w = config.window
+    assert w.input_size is not None and w.horizon is not None  # filled in by config.resolve
     return w.input_size + w.horizon
 
 
@@ -73,6 +74,7 @@ class WindowPlan:
 def plan_windows(panel: Panel, config: ForecastConfig) -> WindowPlan:
     """Split every series in time and index its windows. Raises before any training when there are none."""
     w = config.window
+    assert w.input_size is not None and w.horizon is not None  # filled in by config.resolve
     split = make_split(panel, w)
     target_h = w.horizon if config.model.head == "direct" else 1
     train_starts = window_starts(panel, w.input_size, target_h, np.zeros_like(split.train_end), split.train_end, w.step)
@@ -99,6 +101,7 @@ def train(
 
     t0 = time.perf_counter()
     w, tr = config.window, config.train
+    assert w.input_size is not None and w.horizon is not None  # filled in by config.resolve
     plan = plan or plan_windows(panel, config)
     if tr.scaler == "auto":
         return _train_choosing_scaler(panel, config, plan, callbacks, verbose)
@@ -265,6 +268,8 @@ def validation_mase(forecaster: Forecaster, panel: Panel, plan: WindowPlan, conf
     """Mean over series of the forecast MAE on the validation horizons, in data units, divided by each
     series' in-sample seasonal-naive MAE on its training part. NaN when no window can be scored."""
     h = config.window.horizon
+    # filled in by config.resolve
+    assert h is not None and config.window.input_size is not None and config.data.season_length is not None
     starts = plan.val_starts  # [n_val] buffer slot of each window's first input
     series = np.searchsorted(panel.offsets, starts, side="right") - 1  # [n_val]
     target_start = starts - panel.offsets[series] + config.window.input_size  # [n_val] relative slot
@@ -291,6 +296,7 @@ def refit(panel: Panel, config: ForecastConfig, result: TrainResult, callbacks=(
     gate cannot compare it on windows it trained on (rnn_model.gate). The scaler is refitted on the
     whole series too. The returned forecaster keeps ``config`` (not the shortened epoch count)."""
     w = config.window
+    assert w.input_size is not None and w.horizon is not None  # filled in by config.resolve
     target_h = w.horizon if config.model.head == "direct" else 1
     ends = panel.lengths.astype(np.int64)  # [n_series] every slot
     starts = window_starts(panel, w.input_size, target_h, np.zeros_like(ends), ends, w.step)

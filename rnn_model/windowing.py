@@ -50,6 +50,7 @@ def make_split(panel: Panel, window: WindowConfig) -> Split:
     points) before its held-out horizons, so a short series still trains; the test horizons are taken
     first (they judge the model), then the validation ones."""
     h = window.horizon
+    assert window.input_size is not None and h is not None  # filled in by config.resolve
     length = panel.lengths.astype(np.int64)
     fit = np.maximum(0, (length - window.input_size - h) // h)  # [n_series] horizons that fit
     n_test = np.minimum(window.test_windows, fit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import re
+from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
@@ -29,7 +30,7 @@ def _retry_condition(task, task_run, state) -> bool:
 
 
 # Tasks that read or write files: three retries, 1 s, 2 s, 4 s (+ jitter), on transient errors only.
-IO_RETRY = dict(
+IO_RETRY: dict[str, Any] = dict(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=1),
     retry_jitter_factor=0.5,
@@ -38,7 +39,7 @@ IO_RETRY = dict(
     timeout_seconds=600,
 )
 # Pure computation: no retries (a deterministic failure fails again), no input hashing.
-COMPUTE = dict(cache_policy=NO_CACHE)
+COMPUTE: dict[str, Any] = dict(cache_policy=NO_CACHE)
 
 
 def artifact_key(*parts: str) -> str:

@@ -96,14 +96,16 @@ def data_quality(
     logger = get_run_logger()
     try:
         kept, report, resolved = combine_outcomes(outcomes)
-        report.stale = stale_data([o.panel for o in kept], as_of, resolved.window.horizon)
-        report.span = data_span([o.panel for o in kept])
-        train_panel = training_subset(merge_panels([o.panel for o in kept]), report, resolved) if training else None
+        panels = [o.panel for o in kept if o.panel is not None]  # all of kept: the groups with series left
+        assert resolved.window.horizon is not None  # filled in by config.resolve
+        report.stale = stale_data(panels, as_of, resolved.window.horizon)
+        report.span = data_span(panels)
+        train_panel = training_subset(merge_panels(panels), report, resolved) if training else None
     except Exception as exc:
-        report = getattr(exc, "report", None)
-        if report is not None:  # the UI shows every problem, not only the message
+        failed = getattr(exc, "report", None)
+        if failed is not None:  # the UI shows every problem, not only the message
             create_markdown_artifact(
-                report.to_markdown(),
+                failed.to_markdown(),
                 key=artifact_key(model_name, purpose, "data-quality"),
                 description="Data quality (failed)",
             )
@@ -118,8 +120,8 @@ def data_quality(
             logger.warning("data: %s %s x%d (%s): %s", p.unique_id, p.problem, p.count, p.example, p.action)
     if report.stale:
         logger.warning(report.stale)
-    n_series = sum(o.panel.n_series for o in kept)
-    n_slots = sum(len(o.panel.values) for o in kept)
+    n_series = sum(p.n_series for p in panels)
+    n_slots = sum(len(p.values) for p in panels)
     logger.info(
         "panel: %d series, %d slots, freq %s; window input %d, horizon %d, season %d%s",
         n_series,

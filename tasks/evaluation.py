@@ -4,6 +4,8 @@ promotion gate's decision on them (``promotion_decision``, a plain function: pur
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-def comparable(champion: Bundle | None, config: ForecastConfig) -> bool:
+def comparable(champion: Bundle | None, config: ForecastConfig) -> TypeGuard[Bundle]:
     """A champion can be scored on the challenger's windows when it forecasts the same horizon and freq."""
     if champion is None:
         return False
@@ -90,6 +92,7 @@ def evaluate_models(
 def backtest_group(group: PartitionOutcome, bundle: Bundle, n_windows: int) -> tuple[pd.DataFrame, pd.Series]:
     """Rolling-origin backtest of a stored model on one group of series over the last ``n_windows``
     horizons (no refit): the long forecasts and the series' MASE scales."""
+    assert group.panel is not None  # only groups with series left are backtested
     config = bundle.forecaster.config
     forecasts = backtest({"model": bundle.forecaster}, group.panel, config, n_windows)
     return forecasts, mase_scales(group.panel, config, n_windows)

@@ -236,7 +236,9 @@ def summary_markdown(kind: str, name: str, result: Any) -> str:
     return "\n".join(lines)
 
 
-def finished(kind: str, model_name: str, result: Any) -> State:
+# Typed Any, not State: a flow that returns this State gives its callers the state's data (``result``);
+# the flow's own return annotation describes that, which Prefect's typing cannot express.
+def finished(kind: str, model_name: str, result: Any) -> Any:
     """The flow's final state: Completed with the outcome as its message and ``result`` as its data
     (callers of the flow get ``result``); the outcome tags are added to the flow run, and the summary
     artifact (``<model>-<kind>-summary``) is written at flow-run level."""
@@ -261,21 +263,22 @@ def finished(kind: str, model_name: str, result: Any) -> State:
 ALERT_URL_ENV = "RNN_FORECAST_ALERT_URL"
 
 
-def alert_on_failure(flow: Any, run: Any, state: State) -> None:
+def alert_on_failure(flow: Any, flow_run: Any, state: State) -> None:
     """``on_failure`` / ``on_crashed`` hook: POST the run's name, state and message as JSON to
     ``$RNN_FORECAST_ALERT_URL`` (a Slack-style or any HTTP webhook). Nothing is sent without it. A webhook
-    that fails is logged, never raised: the run's own failure is what the UI must show."""
+    that fails is logged, never raised: the run's own failure is what the UI must show. The parameter names
+    are those of Prefect's ``FlowStateHook`` protocol."""
     url = os.environ.get(ALERT_URL_ENV)
     if not url:
         return
     payload = {
-        "text": f"{flow.name} run {run.name} {state.type.value}: {state.message or ''}".strip(),
+        "text": f"{flow.name} run {flow_run.name} {state.type.value}: {state.message or ''}".strip(),
         "flow": flow.name,
-        "flow_run": run.name,
-        "flow_run_id": str(run.id),
+        "flow_run": flow_run.name,
+        "flow_run_id": str(flow_run.id),
         "state": state.type.value,
         "message": state.message,
-        "tags": list(run.tags or []),
+        "tags": list(flow_run.tags or []),
     }
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}

@@ -59,6 +59,7 @@ def forecast_group(
     created_at: pd.Timestamp,
 ) -> tuple[int, pd.DataFrame]:
     """The prediction rows of one group of series: ``(group index, frame)``."""
+    assert group.panel is not None  # only groups with series left are predicted
     frame = prediction_frame(group.panel, bundle.forecaster if bundle else None, version, config, label, created_at)
     get_run_logger().info("group %d: %d series, %d forecasts", group.index, group.panel.n_series, len(frame))
     return group.index, frame
