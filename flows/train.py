@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from prefect import flow, get_run_logger
 
 from rnn_model.config import ForecastConfig
-from tasks.data import load_table, merge_panels
+from tasks.data import load_table
 from tasks.evaluation import comparable, evaluate_models, promotion_decision
 from tasks.outcome import alert_on_failure, finished, run_name
 from tasks.registry import load_champion, promote, register_challenger, rollback
@@ -69,7 +69,8 @@ def train(
         table = load_table(path, config.data)
         validated = validate_groups(table, config, as_of, "train", model_name, partitions)
         del table
-        panel = merge_panels([o.panel for o in validated.outcomes if o.panel is not None])  # all: series left
+        panel = validated.train_panel
+        assert panel is not None  # validated for training
         return finished(
             "train",
             model_name,
@@ -125,6 +126,7 @@ def train_steps(
         "replicas": result.extra.get("replicas", 1),
         "refit": result.extra.get("refit"),
         "scaler": result.extra.get("scaler"),
+        "long_season": report.long_season,  # whether the week is used and why (rnn_model.seasons)
         "trained_through": result.extra.get("trained_through"),
     }
     version = register_challenger(store, model_name, result, scores.to_dict(), meta)

@@ -168,14 +168,15 @@ class ModelConfig:
     # long enough for long_season costs no more recurrent steps than a short one
     rnn_steps: Optional[int] = None
     # a second, longer season (sub-daily data: the week): the head also reads, per output step, the value one
-    # long season before it minus the anchor's (one season before it), and learns how much of it to add; 0: none
-    long_season: int = 0
+    # long season before it minus the anchor's (one season before it), and learns how much of it to add; 0:
+    # none; None: the week where the training data say it wins (rnn_model.seasons.choose_long_season)
+    long_season: Optional[int] = None
 
     def __post_init__(self) -> None:
         _check_choices(self)
         _check_int("members", self.members, 1, 64)
         _check_int("rnn_steps", self.rnn_steps, 1, 100_000, optional=True)
-        _check_int("long_season", self.long_season, 0, 100_000)
+        _check_int("long_season", self.long_season, 0, 100_000, optional=True)
         if self.long_season and self.anchor == "none":
             _fail("long_season", self.long_season, "needs an anchor (anchor='seasonal_naive' or 'naive'); set it to 0")
         _check_int("units", self.units, 1, 4096)

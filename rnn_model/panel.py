@@ -165,6 +165,8 @@ def _id_codes(col: pa.ChunkedArray, report: ValidationReport) -> tuple[np.ndarra
         rank = np.full(len(remap), -1, code_type)
     elif remap is not None:
         rank = np.where(remap >= 0, rank[np.maximum(remap, 0)], -1).astype(code_type)
+    if len(rank) == 0:  # every id is null: no id to look up (each row is reported as null_id)
+        return np.full(len(raw), -1, code_type), names
     codes = rank[raw]  # [n_rows]
     if has_nulls:
         codes[nulls] = -1

@@ -102,6 +102,7 @@ class ValidationReport:
     stale: str | None = None  # the stale-data warning (prediction.stale_data), set once as_of is known
     span: dict = field(default_factory=dict)  # what the kept series cover (panel.data_span), for run summaries
     n_series_train: int | None = None  # of those, the series a pipeline run trains on (stages.training_subset)
+    long_season: str = ""  # training: whether the week is used and why (seasons.choose_long_season)
 
     def add(self, unique_id: str, problem: str, count: int, example: str, action: str, cause: str = "") -> None:
         self.problems.append(Problem(str(unique_id), problem, int(count), example, action, cause))
@@ -166,6 +167,8 @@ class ValidationReport:
             + (f" ({self.n_series_train} trained on)" if self.n_series_train is not None else "")
             + f", freq: {self.freq}\n\n"
         )
+        if self.long_season:
+            head += f"second season: {escape_markdown(self.long_season, limit=400)}\n\n"
         if self.stale:
             head += f"**Warning: {escape_markdown(self.stale, limit=400)}**\n\n"
         problems = [p for p in self.problems if p.action != "info"]

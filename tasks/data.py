@@ -26,6 +26,7 @@ from rnn_model.partitions import (
 )
 from rnn_model.prediction import stale_data
 from rnn_model.schema import ValidationReport
+from rnn_model.seasons import choose_long_season, describe_choice
 from rnn_model.stages import same_validation, training_subset
 
 from ._options import COMPUTE, IO_RETRY, artifact_key
@@ -90,8 +91,11 @@ def data_quality(
     the series it can train on (:func:`rnn_model.stages.training_subset`) are returned as one panel, and
     what training leaves out is in the same report.
 
-    Returns the groups with series left, the report, the config resolved for the data's freq, and the
-    training panel (None without ``training``).
+    With ``training`` or ``purpose="train"``, ``model.long_season=None`` is resolved on the training
+    panel (:func:`rnn_model.seasons.choose_long_season`; the report says what was chosen and why).
+
+    Returns the groups with series left, the report, the config resolved for the data (freq and second
+    season), and the training panel (None unless ``training`` or ``purpose="train"``).
     """
     logger = get_run_logger()
     try:
@@ -100,7 +104,13 @@ def data_quality(
         assert resolved.window.horizon is not None  # filled in by config.resolve
         report.stale = stale_data(panels, as_of, resolved.window.horizon)
         report.span = data_span(panels)
-        train_panel = training_subset(merge_panels(panels), report, resolved) if training else None
+        train_panel = None
+        if training or purpose == "train":  # the series a model trains on, and its second season from them
+            train_panel = merge_panels(panels)
+            resolved, choice = choose_long_season(train_panel, resolved)
+            report.long_season = describe_choice(choice)
+            if training:
+                train_panel = training_subset(train_panel, report, resolved)
     except Exception as exc:
         failed = getattr(exc, "report", None)
         if failed is not None:  # the UI shows every problem, not only the message
@@ -120,6 +130,8 @@ def data_quality(
             logger.warning("data: %s %s x%d (%s): %s", p.unique_id, p.problem, p.count, p.example, p.action)
     if report.stale:
         logger.warning(report.stale)
+    if report.long_season:
+        logger.info("second season: %s", report.long_season)
     n_series = sum(p.n_series for p in panels)
     n_slots = sum(len(p.values) for p in panels)
     logger.info(

@@ -57,6 +57,11 @@ def test_pipeline_registers_and_promotes_v0001(trained):
     assert meta["trained_through"] == (LAST_INPUT - held_out).isoformat()
     # scaler="window" (the default): windows normalised by themselves, no choice to record
     assert meta["scaler"] is None and config["train"]["scaler"] == "window"
+    # model.long_season=None (the default) is decided on the training data and stored decided, with why
+    assert isinstance(config["model"]["long_season"], int)
+    assert meta["long_season"].startswith(
+        "the week (168 steps) used" if config["model"]["long_season"] else "the week not used"
+    )
     kind = pq.read_schema(bundle / "scaler.parquet").metadata[b"kind"].decode()
     assert kind == "window"
 

@@ -174,3 +174,22 @@ def test_combine_outcomes_tells_no_rows_left_by_its_cause():
     with pytest.raises(DataValidationError, match=r"no_series_left in \* \(e.g. no rows left after as_of") as exc:
         combine_outcomes(outcomes)
     assert [p.cause for p in exc.value.report.problems if p.problem == "no_series_left"] == [NO_ROWS_LEFT]
+
+
+@pytest.mark.parametrize("policy", ["error", "drop"])
+def test_an_id_column_of_only_nulls_is_reported_as_null_ids(policy):
+    # a plain string column with no id at all: the dictionary of ids is empty (once an IndexError)
+    from rnn_model.panel import build_panel
+
+    table = pa.table(
+        {
+            "unique_id": pa.array([None] * 3, pa.string()),
+            "ds": pa.array(pd.date_range("2026-01-01", periods=3, freq="h")),
+            "y": [1.0, 2.0, 3.0],
+        }
+    )
+    with pytest.raises(DataValidationError) as info:
+        build_panel(table, DataConfig(on_null_id=policy), min_length=1)
+    found = {p.problem: p.action for p in info.value.report.problems}
+    assert found == {"null_id": "error" if policy == "error" else "dropped", "no_series_left": "error"}
+    assert "fill or remove rows with a null id/ds" in str(info.value)
