@@ -250,6 +250,8 @@ def _report_train(result: dict, store: str) -> None:
     for reason in result["reasons"]:
         print(f"  - {reason}")
     print(f"model bundle: {result['model_dir']}")
+    if result.get("long_season"):
+        print(f"second season: {result['long_season']}")
     print("held-out metrics:")
     _print_metrics(result["metrics"])
 

@@ -141,5 +141,6 @@ def train_steps(
         "metrics": scores.overall.reset_index().to_dict("records"),
         "evidence": decision.evidence,
         "model_dir": f"{store}/models/{model_name}/{version}",
+        "long_season": report.long_season,
         **span,
     }
