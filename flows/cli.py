@@ -59,6 +59,52 @@ _MODEL_OPTS = {  # option -> (section, field, type)
 }
 
 
+# The config fields without a hand-written option above: their options are generated from the field's type
+# (choices from its Literal type), default and the comment here, so every field is reachable from the CLI
+# (tests/flows/test_flow_parameters.py enumerates them).
+_GENERATED_HELP = {
+    ("data", "on_null_id"): "rows with a null id or ds",
+    ("data", "on_duplicate"): "repeated (unique_id, ds) rows",
+    ("data", "on_non_finite"): "NaN/inf values (fill: masked, never a training target)",
+    ("data", "on_off_grid"): "timestamps off the frequency's grid",
+    ("data", "on_gap"): "missing timestamps inside a series (fill: masked)",
+    ("data", "on_too_short"): "series too short to train on (forecast by seasonal naive when dropped)",
+    ("data", "on_constant"): "constant series (drop: not trained on, still forecast)",
+    ("window", "step"): "stride between training windows",
+    ("window", "sampling"): "which windows --max-windows-per-series keeps",
+    ("train", "patience"): "epochs without a better validation loss before early stopping (with --val-windows)",
+}
+
+
+def _generated_options() -> dict[str, tuple[str, str, Any, tuple, Any]]:
+    """option -> (section, field, type, choices, default) for the fields in :data:`_GENERATED_HELP`."""
+    import dataclasses
+    from typing import Literal, get_origin, get_type_hints
+
+    from rnn_model.config import ForecastConfig
+
+    out = {}
+    defaults = ForecastConfig()
+    for section, field in _GENERATED_HELP:
+        cls = type(getattr(defaults, section))
+        hint = get_type_hints(cls)[field]
+        choices = get_args(hint) if get_origin(hint) is Literal else ()
+        kind = str if choices else hint
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == field)
+        out[field] = (section, field, kind, choices, default)
+    return out
+
+
+def _add_generated(p: argparse.ArgumentParser) -> None:
+    for opt, (section, field, kind, choices, default) in _generated_options().items():
+        p.add_argument(
+            "--" + opt.replace("_", "-"),
+            type=kind,
+            choices=choices or None,
+            help=f"{_GENERATED_HELP[section, field]} ({section}.{field}; default: {default})",
+        )
+
+
 def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     p.add_argument(
         "--data",
@@ -98,6 +144,7 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
     )
     if not model_options:
         return
+    _add_generated(p)
     p.add_argument("--horizon", type=int, help="steps to forecast (default: by freq, e.g. 24 hourly, 14 daily)")
     p.add_argument("--season-length", type=int, help="season length for MASE and seasonal naive (default: by freq)")
     p.add_argument("--input-size", type=int, help="input window length (default: 2 seasons, at least 2 horizons)")
@@ -221,7 +268,8 @@ def config_from_args(args: argparse.Namespace):
     from rnn_model.config import ForecastConfig
 
     sections: dict[str, dict[str, Any]] = {}
-    for opt, (section, field, _) in _MODEL_OPTS.items():
+    generated = {opt: (section, field, kind) for opt, (section, field, kind, _, _) in _generated_options().items()}
+    for opt, (section, field, _) in {**_MODEL_OPTS, **generated}.items():
         value = getattr(args, opt, None)
         if value is not None:
             sections.setdefault(section, {})[field] = value

@@ -88,3 +88,55 @@ def test_cli_model_options_map_onto_the_config():
     assert (weekly.model.long_season, weekly.model.rnn_steps) == (336, 96)
     with pytest.raises(SystemExit):  # one or the other
         build_parser().parse_args(["run", "--refit", "--no-refit"])
+
+
+def _a_value_other_than_the_default(cls, field):
+    """``(value, argv)``: a valid value of ``cls.field`` other than its default, and the ``run`` options that
+    ask for it."""
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    option = "--" + field.name.replace("_", "-")
+    hint = get_type_hints(cls)[field.name]
+    if get_origin(hint) is Literal:
+        value = next(c for c in get_args(hint) if c != field.default)
+        return value, [option, value]
+    kind = next(k for k in (get_args(hint) or (hint,)) if k is not type(None))
+    if kind is bool:  # a flag pair: --refit / --no-refit
+        return not field.default, [option if not field.default else "--no-" + option[2:]]
+    if kind is str:
+        value = {"freq": "D"}.get(field.name, "x_col")
+    elif field.name in ("dropout", "learning_rate"):  # fractions
+        value = 0.25 if field.name == "dropout" else field.default / 2
+    else:  # one more than the default (None: inferred or off), within every count's range
+        value = kind(field.default + 1) if isinstance(field.default, (int, float)) else kind(3)
+    assert value != field.default, field.name
+    return value, [option, str(value)]
+
+
+def test_every_config_field_is_reachable_from_the_cli_and_the_flow_parameters():
+    """Each field of each config section: an option of ``run`` sets it, and the flows' parameter schema
+    (the run form in the UI, deployments) offers it."""
+    import dataclasses
+
+    from flows.cli import build_parser, config_from_args
+    from rnn_model.config import ForecastConfig
+
+    schema = {flow.name: flow.parameters.model_dump()["definitions"] for flow in (train, pipeline, predict)}
+    unreachable, checked = [], 0
+    for section in dataclasses.fields(ForecastConfig):
+        cls = type(getattr(ForecastConfig(), section.name))
+        for field in dataclasses.fields(cls):
+            checked += 1
+            for name, definitions in schema.items():
+                if field.name not in definitions[cls.__name__]["properties"]:
+                    unreachable.append(f"{name} flow parameter config.{section.name}.{field.name}")
+            value, argv = _a_value_other_than_the_default(cls, field)
+            try:
+                got = getattr(
+                    getattr(config_from_args(build_parser().parse_args(["run", *argv])), section.name), field.name
+                )
+            except SystemExit:  # argparse: no such option
+                got = "<no such option>"
+            if got != value:
+                unreachable.append(f"{' '.join(argv)} -> config.{section.name}.{field.name} = {got!r}, not {value!r}")
+    assert checked >= 40 and unreachable == []
