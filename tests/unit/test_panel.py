@@ -178,7 +178,7 @@ def test_combine_outcomes_tells_no_rows_left_by_its_cause():
 
 @pytest.mark.parametrize("policy", ["error", "drop"])
 def test_an_id_column_of_only_nulls_is_reported_as_null_ids(policy):
-    # a plain string column with no id at all: the dictionary of ids is empty (once an IndexError)
+    # a plain string column with no id at all: the dictionary of ids is empty, nothing to look up
     from rnn_model.panel import build_panel
 
     table = pa.table(
