@@ -186,7 +186,7 @@ def _common(p: argparse.ArgumentParser, model_options: bool) -> None:
         help="a second, longer season in steps (sub-daily data: the week); the head also reads the value one long "
         "season back minus seasonal naive's, per output step; needs input_size >= it (default: the week, for "
         "sub-daily data whose training part says weekly naive beats daily naive by 10%%, the window widened to a "
-        "week; 0: none)",
+        "week unless --input-size is set shorter; 0: none)",
     )
     p.add_argument(
         "--rnn-steps",

@@ -22,6 +22,7 @@ __all__ = [
     "TrainConfig",
     "ForecastConfig",
     "season_length_for",
+    "week_length_for",
     "default_horizon_for",
     "resolve",
 ]
@@ -298,13 +299,29 @@ def default_horizon_for(freq: str) -> int:
     return _HORIZON_BY_UNIT.get(unit, 8)
 
 
+def week_length_for(freq: str, season_length: int) -> int:
+    """Steps in a week for sub-daily data whose season is the day; 0 otherwise (no second season)."""
+    from .frequency import freq_unit
+
+    unit, _ = freq_unit(freq)
+    if unit not in ("s", "min", "h") or season_length != season_length_for(freq) or season_length < 2:
+        return 0
+    return 7 * season_length
+
+
 def resolve(cfg: ForecastConfig, freq: str) -> ForecastConfig:
     """Fill every ``None`` left to inference: freq, season length, horizon and input size."""
     season = cfg.data.season_length or season_length_for(freq)
     horizon = cfg.window.horizon or default_horizon_for(freq)
     # Two seasons of context (at least two horizons) lets the network see the seasonal pattern repeat.
     input_size = cfg.window.input_size or max(2 * season, 2 * horizon, 8)
+    model = {}
+    if cfg.model.long_season is None and cfg.window.input_size is not None:
+        # an input window set by hand is kept: the week (rnn_model.seasons) only where it fits in it
+        if cfg.window.input_size < week_length_for(freq, season):
+            model["long_season"] = 0
     return cfg.replace(
         data={"freq": freq, "season_length": season},
+        model=model,
         window={"horizon": horizon, "input_size": input_size},
     )

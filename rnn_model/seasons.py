@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ForecastConfig, season_length_for
-from .frequency import freq_unit
+from .config import ForecastConfig, week_length_for
 from .panel import Panel
 from .windowing import make_split
 
@@ -48,18 +47,14 @@ class LongSeasonChoice:
 def week_length(config: ForecastConfig) -> int:
     """Steps in a week for sub-daily data whose season is the day (0 otherwise: no second season)."""
     freq, m = config.data.freq, config.data.season_length
-    if freq is None or m is None:
-        return 0
-    unit, _ = freq_unit(freq)
-    if unit not in ("s", "min", "h") or m != season_length_for(freq) or m < 2:
-        return 0
-    return 7 * m
+    return week_length_for(freq, m) if freq is not None and m is not None else 0
 
 
 def choose_long_season(panel: Panel, config: ForecastConfig) -> tuple[ForecastConfig, LongSeasonChoice]:
     """Resolve ``model.long_season = None`` for ``panel`` (``config`` resolved for its freq); a config
     with ``long_season`` set is returned as it is. With the week chosen, ``input_size`` becomes at least
-    a week and ``rnn_steps`` the input size it had (unless set)."""
+    a week and ``rnn_steps`` the input size it had (unless set). An ``input_size`` set by hand shorter
+    than a week has already turned the week off (``config.resolve``): it is never widened."""
     model, window = config.model, config.window
     if model.long_season is not None:
         return config, LongSeasonChoice(model.long_season, float("nan"), 0, "model.long_season set")

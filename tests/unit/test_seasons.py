@@ -105,3 +105,14 @@ def test_the_chosen_config_builds_a_model_with_the_long_season_input_only_when_c
     model = build_model(chosen.model, w.input_size, w.horizon, chosen.data.season_length)
     assert model.output_shape == (None, w.horizon)
     assert ("long_season" in {layer.name for layer in model.layers}) == (weekly > 0)
+
+
+def test_an_input_window_set_by_hand_is_never_widened_for_the_week():
+    frame = _frame(weekly=20.0)
+    panel, _ = panel_from_frame(frame, DataConfig())
+    short = resolve(ForecastConfig().replace(window={"input_size": 24}), panel.freq)
+    assert short.model.long_season == 0  # decided by resolve: the week does not fit in 24 steps
+    assert choose_long_season(panel, short)[0] is short
+    wide = resolve(ForecastConfig().replace(window={"input_size": 200}), panel.freq)
+    chosen, choice = choose_long_season(panel, wide)
+    assert choice.long_season == 168 and chosen.window.input_size == 200 and chosen.model.rnn_steps == 200
