@@ -57,11 +57,8 @@ def test_pipeline_registers_and_promotes_v0001(trained):
     assert meta["trained_through"] == (LAST_INPUT - held_out).isoformat()
     # scaler="window" (the default): windows normalised by themselves, no choice to record
     assert meta["scaler"] is None and config["train"]["scaler"] == "window"
-    # model.long_season=None (the default) is decided on the training data and stored decided, with why
-    assert isinstance(config["model"]["long_season"], int)
-    assert meta["long_season"].startswith(
-        "the week (168 steps) used" if config["model"]["long_season"] else "the week not used"
-    )
+    # input_size set by hand, shorter than a week: long_season resolves to 0 (no week), nothing to report
+    assert config["model"]["long_season"] == 0 and meta["long_season"] == ""
     kind = pq.read_schema(bundle / "scaler.parquet").metadata[b"kind"].decode()
     assert kind == "window"
 
@@ -166,3 +163,30 @@ def test_a_champion_with_other_data_settings_gets_its_own_validation(store_copy,
     assert result["train"]["promoted"] is False and result["predict"]["model_version"] == "v0001"
     names = [r.name.rsplit("-", 1)[0] for r in run_api(task_runs_of, state.state_details.flow_run_id)]
     assert names.count("load-data") == names.count("data-quality") == 2
+
+
+def test_a_weekly_pattern_turns_the_week_on_and_the_stored_model_carries_it(tmp_path, prefect_harness):
+    """The default input window on hourly data with a weekly cycle: data-quality decides the week
+    (rnn_model.seasons), the bundle stores the decided integers, meta.json and the report say why."""
+    from flows.pipeline import pipeline
+    from rnn_model.sample import make_sample_panel
+
+    data = tmp_path / "weekly.parquet"
+    make_sample_panel(n_series=3, length=24 * 7 * 4, noise=0.05).to_parquet(data)
+    cfg = small_config(window={"horizon": 24, "input_size": None}, model={"units": 8, "members": 1})
+    store = tmp_path / "store"
+    state = pipeline(
+        data=str(data), store=str(store), config=cfg, as_of="2026-01-29", force_promote=True, return_state=True
+    )
+    assert state.is_completed(), state.message
+    train = state.result()["train"]
+    bundle = store / "models" / "default" / train["version"]
+    config = json.loads((bundle / "config.json").read_text())
+    assert (config["model"]["long_season"], config["model"]["rnn_steps"], config["window"]["input_size"]) == (
+        168,
+        48,
+        168,
+    )
+    assert train["long_season"].startswith("the week (168 steps) used: weekly naive / daily naive MAE = ")
+    assert json.loads((bundle / "meta.json").read_text())["long_season"] == train["long_season"]
+    assert len(pd.read_parquet(state.result()["predict"]["predictions"])) == 3 * 24
