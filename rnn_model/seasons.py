@@ -5,9 +5,11 @@ Sub-daily data has two seasons: the day (``data.season_length``, the anchor's la
 in-sample seasonal-naive error, lag one week, is clearly below the daily one (:data:`WEEK_MUST_WIN`). It
 then becomes ``model.long_season`` (the head also reads the value one week before each output step), the
 input window grows to hold it, and the recurrent layers keep reading the window they read without it
-(``model.rnn_steps``). Why a rule and not always: on half-hourly electricity demand (taylor) the week cut
-the test MASE from 1.07 to 0.17; on hourly electricity prices (epf), whose weekly pattern is weaker than
-their week-to-week swings, it doubled it (``benchmarks/RESULTS.md``, "A weekly lag for sub-daily data").
+(``model.rnn_steps``). Why a rule and not always: a week-long window needs two weeks of history per series
+and data without a weekly pattern gains nothing from it. Measured (``benchmarks/RESULTS.md``, "A weekly lag
+for sub-daily data"): on half-hourly electricity demand (taylor) the week cut the test MASE from 1.07 to
+0.17; on hourly electricity prices (epf) it lost on four test days in the week after Christmas, where the
+week before misleads any weekly method, and won on origins a week apart.
 
 Only the part of each series before its validation and test horizons is read (``make_split``), so the
 choice never sees a window that scores the model.
