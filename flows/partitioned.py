@@ -43,7 +43,8 @@ def validate_groups(
     """Validate the groups of series (mapped tasks) and report them together. ``purpose`` (train or
     predict) sets what validation keeps; ``kind``, the flow's part of the data-quality artifact key
     (default: ``purpose``); ``training`` (with ``purpose="predict"``): also the training panel, from the
-    same validation (``pipeline``: one ingest for both halves). Raises on any data error of any group.
+    same validation (``pipeline``: one ingest for both halves); ``purpose="train"``: the groups merged into
+    one training panel. Raises on any data error of any group.
     """
     # one group: the whole table, no task (a task run costs API events; there is nothing to split)
     groups = split_data(table, config.data, partitions) if partitions > 1 else [(0, table)]
